@@ -1,0 +1,155 @@
+"""The command line: `python -m kuberay_py <command>` (console script `kuberay-py`).
+
+The flags and the `sandbox ready: ...` line are a stable contract (DESIGN.md,
+"The command line"): scripts and the e2e suite parse them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+import structlog
+
+from kuberay_py import __version__
+
+
+def configure_logging(level: str | None = None) -> None:
+    """Console logs on stderr (stdout stays machine-readable), JSON with KUBERAY_PY_LOG_JSON=1."""
+    name = (level or os.environ.get("KUBERAY_PY_LOG_LEVEL", "warning")).upper()
+    numeric = getattr(logging, name, logging.WARNING)
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer()
+        if os.environ.get("KUBERAY_PY_LOG_JSON") == "1"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(level=numeric, stream=sys.stderr)
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _node_count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a sandbox needs at least one node, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kuberay-py", description="A Kubernetes operator for Ray, with an embedded sandbox."
+    )
+    parser.add_argument("--version", action="version", version=f"kuberay-py {__version__}")
+    parser.add_argument("--log-level", default=None, help="debug, info, warning (default), error")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sandbox = commands.add_parser("sandbox", help="the embedded Kubernetes cluster")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    up = sandbox_commands.add_parser("up", help="start the sandbox and serve until SIGTERM/SIGINT")
+    up.add_argument("--kubeconfig-out", required=True, help="where to write the kubeconfig")
+    up.add_argument("--port", type=int, default=0, help="API port on 127.0.0.1 (0: any free)")
+    up.add_argument("--data-dir", default=None, help="keep all objects in SQLite in this folder")
+    up.add_argument("--nodes", type=_node_count, default=3, help="simulated nodes (default 3)")
+    up.add_argument("--node-cpu", default="8", help="CPU capacity of each node (default 8)")
+    up.add_argument("--node-memory", default="32Gi", help="memory of each node (default 32Gi)")
+    up.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        default=1.0,
+        help="multiply every simulated delay (0.1: ten times faster)",
+    )
+    up.add_argument("--audit-log", default=None, help="audit.k8s.io/v1 JSON lines file")
+    up.add_argument(
+        "--operator", action="store_true", help="also run the operator in the same process"
+    )
+
+    demo = commands.add_parser("demo", help="run a story end to end on a fresh sandbox")
+    demo.add_argument("--scenario", default="service-failover", help="scenario name")
+    demo.add_argument("--list", action="store_true", help="list the scenarios")
+    return parser
+
+
+async def _sandbox_up(args: argparse.Namespace) -> int:
+    from kuberay_py.sandbox.server import Sandbox, SandboxConfig
+
+    if args.operator:
+        print(
+            "error: --operator needs the RayCluster/RayService controllers, "
+            "which are not part of this build yet",
+            file=sys.stderr,
+        )
+        return 2
+    sandbox = Sandbox(
+        SandboxConfig(
+            port=args.port,
+            data_dir=args.data_dir,
+            nodes=args.nodes,
+            node_cpu=args.node_cpu,
+            node_memory=args.node_memory,
+            time_scale=args.time_scale,
+            audit_log=args.audit_log,
+            kubeconfig_out=os.path.abspath(args.kubeconfig_out),
+        )
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await sandbox.start()
+    except OSError as exc:
+        print(f"error: cannot start the sandbox: {exc}", file=sys.stderr)
+        await sandbox.stop()
+        return 1
+    print(f"sandbox ready: server={sandbox.url} kubeconfig={sandbox.kubeconfig_path}", flush=True)
+    await stop.wait()
+    await sandbox.stop()
+    return 0
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from kuberay_py.demo import run_scenario, scenario_names
+
+    if args.list:
+        for name in scenario_names():
+            print(name)
+        return 0
+    if args.scenario not in scenario_names():
+        print(
+            f"error: unknown scenario {args.scenario!r}; choose one of: "
+            + ", ".join(scenario_names()),
+            file=sys.stderr,
+        )
+        return 2
+    return await run_scenario(args.scenario, sys.stdout)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    if args.command == "sandbox":
+        return asyncio.run(_sandbox_up(args))
+    if args.command == "demo":
+        return asyncio.run(_demo(args))
+    raise AssertionError(f"unhandled command {args.command}")
