@@ -48,15 +48,28 @@ def _ports(container: dict[str, Any]) -> list[int]:
 class EchoRuntime:
     """ContainerRuntime: echo servers for `kuberay-py/echo*` images, idle containers otherwise."""
 
+    def __init__(self) -> None:
+        self._unhealthy: set[tuple[str, str]] = set()
+
+    def set_healthy(self, namespace: str, pod: str, healthy: bool) -> None:
+        """Make a pod's `/healthz` answer 503 (or 200 again), as a failing app would."""
+        if healthy:
+            self._unhealthy.discard((namespace, pod))
+        else:
+            self._unhealthy.add((namespace, pod))
+
     async def start(self, ctx: ContainerContext) -> EchoContainer | _IdleContainer:
         if not str(ctx.container.get("image", "")).startswith(ECHO_IMAGE_PREFIX):
             return _IdleContainer()
         pod_name = ctx.pod["metadata"]["name"]
+        pod_key = (ctx.pod["metadata"].get("namespace", ""), pod_name)
 
         async def hello(_: web.Request) -> web.Response:
             return web.Response(text=f"hello from {pod_name}\n")
 
         async def healthz(_: web.Request) -> web.Response:
+            if pod_key in self._unhealthy:
+                return web.Response(status=503, text="unhealthy")
             return web.Response(text="ok")
 
         runners = []
