@@ -58,7 +58,7 @@ class Credentials:
         self._exec_loader = exec_loader
         self._reread = reread_seconds
         self._clock = clock
-        self._read_at = clock() if token_file else float("-inf")
+        self._read_at = float("-inf")  # first use reads (and strips) the file itself
 
     @property
     def rotates(self) -> bool:
