@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import attrs
 
+from kuberay_py.sandbox.clock import SandboxClock
+
 
 @attrs.define
 class ContainerContext:
@@ -23,6 +25,8 @@ class ContainerContext:
     pod_ip: str
     node_name: str
     init: bool = False
+    # The kubelet's clock, so a runtime can scale the delays it simulates (None: real time).
+    clock: SandboxClock | None = None
 
 
 class ContainerHandle(Protocol):
@@ -36,10 +40,14 @@ class ContainerRuntime(Protocol):
         """Start the container; raise to report a start failure (the kubelet backs off)."""
         ...
 
-    async def probe(self, ctx: ContainerContext, handle: ContainerHandle, probe: dict[str, Any]) -> bool:
+    async def probe(
+        self, ctx: ContainerContext, handle: ContainerHandle, probe: dict[str, Any]
+    ) -> bool:
         """Run one probe attempt (httpGet / tcpSocket / exec / grpc); True if it passed."""
         ...
 
-    async def stop(self, ctx: ContainerContext, handle: ContainerHandle, grace_seconds: float) -> int:
+    async def stop(
+        self, ctx: ContainerContext, handle: ContainerHandle, grace_seconds: float
+    ) -> int:
         """Ask the container to stop (SIGTERM), kill it after `grace_seconds`; exit code."""
         ...
