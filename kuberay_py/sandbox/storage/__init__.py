@@ -1,1 +1,1 @@
-
+"""Storage backends for the sandbox registry (in memory, or SQLite under --data-dir)."""

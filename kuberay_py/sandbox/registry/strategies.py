@@ -1,0 +1,513 @@
+"""Kind-specific defaults and validation (kube's per-kind registry strategies).
+
+Defaulting is what makes `kubectl get -o yaml` and `describe` look like a real
+cluster's output and what controllers read back (restartPolicy, Job
+backoffLimit, Service targetPort). Every default here is idempotent, so a
+re-applied manifest compares equal and does not bump generation. Validation
+covers the required fields whose absence would make a controller crash,
+with kube's field paths and messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from kuberay_py.sandbox.registry.catalog import ResourceType
+from kuberay_py.sandbox.registry.errors import Cause
+
+Obj = dict[str, Any]
+
+# Kinds whose status is the controllers' alone: a create starts from an empty status.
+_RESET_STATUS_ON_CREATE = {
+    ("", "Service"),
+    ("apps", "Deployment"),
+    ("apps", "ReplicaSet"),
+    ("apps", "StatefulSet"),
+    ("apps", "DaemonSet"),
+    ("batch", "Job"),
+    ("batch", "CronJob"),
+    ("networking.k8s.io", "Ingress"),
+    ("policy", "PodDisruptionBudget"),
+    ("autoscaling", "HorizontalPodAutoscaler"),
+}
+
+
+def _required(field: str, detail: str = "") -> Cause:
+    return Cause("FieldValueRequired", f"Required value{': ' + detail if detail else ''}", field)
+
+
+def _unsupported(field: str, value: Any, supported: list[str]) -> Cause:
+    quoted = ", ".join(f'"{s}"' for s in supported)
+    return Cause(
+        "FieldValueNotSupported", f'Unsupported value: "{value}": supported values: {quoted}', field
+    )
+
+
+def _invalid(field: str, value: Any, detail: str) -> Cause:
+    return Cause("FieldValueInvalid", f"Invalid value: {_render(value)}: {detail}", field)
+
+
+def _render(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def _dict(parent: Obj, key: str) -> Obj:
+    """parent[key] as a dict, creating it (a caller-owned copy: bodies are cloned first)."""
+    value = parent.get(key)
+    if not isinstance(value, dict):
+        value = parent[key] = {}
+    return value
+
+
+# -- pods and pod templates ------------------------------------------------------------------
+
+
+def _default_container(c: Any) -> None:
+    if not isinstance(c, dict):
+        return
+    c.setdefault("terminationMessagePath", "/dev/termination-log")
+    c.setdefault("terminationMessagePolicy", "File")
+    image = c.get("image")
+    if "imagePullPolicy" not in c and isinstance(image, str):
+        last = image.rsplit("/", 1)[-1]
+        tagged = ":" in last and not last.endswith(":latest")
+        c["imagePullPolicy"] = "IfNotPresent" if tagged or "@" in last else "Always"
+    c.setdefault("resources", {})
+    for port in c.get("ports") or ():
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+    for probe_name in ("livenessProbe", "readinessProbe", "startupProbe"):
+        probe = c.get(probe_name)
+        if isinstance(probe, dict):
+            probe.setdefault("timeoutSeconds", 1)
+            probe.setdefault("periodSeconds", 10)
+            probe.setdefault("successThreshold", 1)
+            probe.setdefault("failureThreshold", 3)
+
+
+def default_pod_spec(spec: Any) -> None:
+    """SetDefaults_PodSpec and its containers (shared by Pods and every pod template)."""
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("schedulerName", "default-scheduler")
+    for key in ("containers", "initContainers"):
+        for c in spec.get(key) or ():
+            _default_container(c)
+
+
+def _qos_class(spec: Obj) -> str:
+    containers = [c for c in spec.get("containers") or () if isinstance(c, dict)]
+    any_set = False
+    guaranteed = bool(containers)
+    for c in containers:
+        res = c.get("resources") or {}
+        requests = res.get("requests") or {}
+        limits = res.get("limits") or {}
+        if requests or limits:
+            any_set = True
+        for r in ("cpu", "memory"):
+            if r not in limits or requests.get(r, limits[r]) != limits[r]:
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def _validate_pod_spec(spec: Any, path: str) -> list[Cause]:
+    if not isinstance(spec, dict):
+        return [_required(path)]
+    causes: list[Cause] = []
+    containers = spec.get("containers")
+    if not containers or not isinstance(containers, list):
+        causes.append(_required(f"{path}.containers"))
+    else:
+        seen: set[str] = set()
+        for i, c in enumerate(containers):
+            cpath = f"{path}.containers[{i}]"
+            if not isinstance(c, dict):
+                causes.append(_required(cpath))
+                continue
+            name = c.get("name")
+            if not name:
+                causes.append(_required(f"{cpath}.name"))
+            elif name in seen:
+                causes.append(
+                    Cause("FieldValueDuplicate", f'Duplicate value: "{name}"', f"{cpath}.name")
+                )
+            else:
+                seen.add(str(name))
+            if not c.get("image"):
+                causes.append(_required(f"{cpath}.image"))
+    policy = spec.get("restartPolicy")
+    if policy not in (None, "Always", "OnFailure", "Never"):
+        causes.append(
+            _unsupported(f"{path}.restartPolicy", policy, ["Always", "OnFailure", "Never"])
+        )
+    return causes
+
+
+def _default_template(obj: Obj) -> None:
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        template = spec.get("template")
+        if isinstance(template, dict):
+            default_pod_spec(template.get("spec"))
+
+
+def prepare_pod(obj: Obj, old: Obj | None) -> None:
+    spec = _dict(obj, "spec")
+    default_pod_spec(spec)
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("priority", 0)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    if "serviceAccountName" not in spec:
+        spec["serviceAccountName"] = spec.get("serviceAccount") or "default"
+    spec.setdefault("serviceAccount", spec["serviceAccountName"])
+    if old is None:
+        # DefaultTolerationSeconds admission: tolerate node trouble for five minutes.
+        tolerations = spec.get("tolerations")
+        if not isinstance(tolerations, list):
+            tolerations = spec["tolerations"] = []
+        keys = {t.get("key") for t in tolerations if isinstance(t, dict)}
+        for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+            if key not in keys:
+                tolerations.append(
+                    {
+                        "key": key,
+                        "operator": "Exists",
+                        "effect": "NoExecute",
+                        "tolerationSeconds": 300,
+                    }
+                )
+        obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
+
+
+def validate_pod(obj: Obj, old: Obj | None) -> list[Cause]:
+    return _validate_pod_spec(obj.get("spec"), "spec")
+
+
+# -- workloads -------------------------------------------------------------------------------
+
+
+def _selector_causes(obj: Obj) -> list[Cause]:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [_required("spec")]
+    causes: list[Cause] = []
+    selector = spec.get("selector")
+    if not isinstance(selector, dict) or not (
+        selector.get("matchLabels") or selector.get("matchExpressions")
+    ):
+        causes.append(_required("spec.selector"))
+    template = spec.get("template")
+    if not isinstance(template, dict):
+        causes.append(_required("spec.template"))
+    else:
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        match = (selector or {}).get("matchLabels") or {} if isinstance(selector, dict) else {}
+        if (
+            isinstance(match, dict)
+            and isinstance(labels, dict)
+            and any(labels.get(k) != v for k, v in match.items())
+        ):
+            causes.append(
+                _invalid(
+                    "spec.template.metadata.labels",
+                    labels,
+                    "`selector` does not match template `labels`",
+                )
+            )
+        causes += _validate_pod_spec(template.get("spec"), "spec.template.spec")
+    return causes
+
+
+def prepare_deployment(obj: Obj, old: Obj | None) -> None:
+    spec = _dict(obj, "spec")
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    strategy = _dict(spec, "strategy")
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = _dict(strategy, "rollingUpdate")
+        rolling.setdefault("maxUnavailable", "25%")
+        rolling.setdefault("maxSurge", "25%")
+    _default_template(obj)
+
+
+def prepare_replicaset(obj: Obj, old: Obj | None) -> None:
+    _dict(obj, "spec").setdefault("replicas", 1)
+    _default_template(obj)
+
+
+def prepare_statefulset(obj: Obj, old: Obj | None) -> None:
+    spec = _dict(obj, "spec")
+    spec.setdefault("replicas", 1)
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    spec.setdefault("revisionHistoryLimit", 10)
+    strategy = _dict(spec, "updateStrategy")
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        _dict(strategy, "rollingUpdate").setdefault("partition", 0)
+    _default_template(obj)
+
+
+def prepare_daemonset(obj: Obj, old: Obj | None) -> None:
+    spec = _dict(obj, "spec")
+    spec.setdefault("revisionHistoryLimit", 10)
+    strategy = _dict(spec, "updateStrategy")
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = _dict(strategy, "rollingUpdate")
+        rolling.setdefault("maxUnavailable", 1)
+        rolling.setdefault("maxSurge", 0)
+    _default_template(obj)
+
+
+JOB_UID_LABEL = "batch.kubernetes.io/controller-uid"
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+
+
+def prepare_job(obj: Obj, old: Obj | None) -> None:
+    spec = _dict(obj, "spec")
+    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completions", 1)
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("suspend", False)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    template = _dict(spec, "template")
+    default_pod_spec(template.get("spec"))
+    meta = obj["metadata"]
+    if old is None and not spec.get("manualSelector"):
+        # The generated selector ties the Job to its pods by uid (kube's job strategy).
+        uid, name = meta["uid"], meta["name"]
+        spec["selector"] = {"matchLabels": {JOB_UID_LABEL: uid}}
+        tmeta = _dict(template, "metadata")
+        labels = _dict(tmeta, "labels")
+        labels.setdefault(JOB_UID_LABEL, uid)
+        labels.setdefault(JOB_NAME_LABEL, name)
+        labels.setdefault("controller-uid", uid)
+        labels.setdefault("job-name", name)
+
+
+def validate_job(obj: Obj, old: Obj | None) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    template = spec.get("template") if isinstance(spec, dict) else None
+    if not isinstance(template, dict):
+        return [_required("spec.template")]
+    causes = _validate_pod_spec(template.get("spec"), "spec.template.spec")
+    policy = (template.get("spec") or {}).get("restartPolicy")
+    if policy not in ("OnFailure", "Never"):
+        causes.append(
+            _unsupported("spec.template.spec.restartPolicy", policy, ["OnFailure", "Never"])
+        )
+    for field in ("backoffLimit", "completions", "parallelism"):
+        value = spec.get(field)
+        if isinstance(value, int) and value < 0:
+            causes.append(_invalid(f"spec.{field}", value, "must be greater than or equal to 0"))
+    return causes
+
+
+def prepare_cronjob(obj: Obj, old: Obj | None) -> None:
+    spec = _dict(obj, "spec")
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    job_spec = _dict(_dict(spec, "jobTemplate"), "spec")
+    job_spec.setdefault("backoffLimit", 6)
+    default_pod_spec(_dict(job_spec, "template").get("spec"))
+
+
+# -- services ---------------------------------------------------------------------------------
+
+
+def prepare_service(obj: Obj, old: Obj | None) -> None:
+    spec = _dict(obj, "spec")
+    if old is not None:
+        # An update that omits the allocated IPs keeps them (kube's service REST does this).
+        old_spec = old.get("spec") or {}
+        for field in ("clusterIP", "clusterIPs"):
+            if field not in spec and field in old_spec:
+                spec[field] = old_spec[field]
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    for port in spec.get("ports") or ():
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+            if "targetPort" not in port and "port" in port:
+                port["targetPort"] = port["port"]
+    if spec["type"] != "ExternalName":
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    if spec["type"] in ("NodePort", "LoadBalancer"):
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+    if old is None:
+        obj["status"] = {"loadBalancer": {}}
+
+
+def validate_service(obj: Obj, old: Obj | None) -> list[Cause]:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [_required("spec")]
+    causes: list[Cause] = []
+    stype = spec.get("type")
+    if stype not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
+        causes.append(
+            _unsupported(
+                "spec.type", stype, ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
+            )
+        )
+    headless = spec.get("clusterIP") == "None"
+    ports = spec.get("ports")
+    if stype == "ExternalName":
+        if not spec.get("externalName"):
+            causes.append(_required("spec.externalName"))
+    elif not ports and not headless:
+        causes.append(_required("spec.ports"))
+    if isinstance(ports, list):
+        for i, port in enumerate(ports):
+            ppath = f"spec.ports[{i}]"
+            if not isinstance(port, dict):
+                causes.append(_required(ppath))
+                continue
+            value = port.get("port")
+            if not isinstance(value, int) or not 1 <= value <= 65535:
+                if value is None:
+                    causes.append(_required(f"{ppath}.port"))
+                else:
+                    causes.append(
+                        _invalid(f"{ppath}.port", value, "must be between 1 and 65535, inclusive")
+                    )
+            if len(ports) > 1 and not port.get("name"):
+                causes.append(_required(f"{ppath}.name"))
+            protocol = port.get("protocol")
+            if protocol not in ("TCP", "UDP", "SCTP"):
+                causes.append(_unsupported(f"{ppath}.protocol", protocol, ["SCTP", "TCP", "UDP"]))
+    return causes
+
+
+# -- config -----------------------------------------------------------------------------------
+
+_CONFIG_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
+_CONFIG_KEY_MSG = (
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
+    "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
+    "'[-._a-zA-Z0-9]+')"
+)
+
+
+def _validate_data_keys(obj: Obj, fields: tuple[str, ...]) -> list[Cause]:
+    causes: list[Cause] = []
+    for field in fields:
+        data = obj.get(field)
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            causes.append(_invalid(field, data, "must be an object"))
+            continue
+        for key, value in data.items():
+            path = f"{field}[{key}]"
+            if len(key) > 253:
+                causes.append(_invalid(path, key, "must be no more than 253 characters"))
+            if not _CONFIG_KEY_RE.match(key):
+                causes.append(_invalid(path, key, _CONFIG_KEY_MSG))
+            if not isinstance(value, str):
+                causes.append(_invalid(path, value, "must be a string"))
+    return causes
+
+
+def validate_configmap(obj: Obj, old: Obj | None) -> list[Cause]:
+    causes = _validate_data_keys(obj, ("data", "binaryData"))
+    both = set(obj.get("data") or ()) & set(obj.get("binaryData") or ())
+    for key in sorted(both):
+        causes.append(_invalid(f"data[{key}]", key, "duplicate of key present in binaryData"))
+    return causes
+
+
+def prepare_secret(obj: Obj, old: Obj | None) -> None:
+    obj.setdefault("type", "Opaque")
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        import base64
+
+        data = obj.get("data")
+        if not isinstance(data, dict):
+            data = obj["data"] = {}
+        for key, value in string_data.items():
+            if isinstance(value, str):
+                data[key] = base64.b64encode(value.encode()).decode()
+
+
+def validate_secret(obj: Obj, old: Obj | None) -> list[Cause]:
+    return _validate_data_keys(obj, ("data",))
+
+
+# -- namespaces -------------------------------------------------------------------------------
+
+
+def prepare_namespace(obj: Obj, old: Obj | None) -> None:
+    name = obj["metadata"]["name"]
+    labels = obj["metadata"].get("labels")
+    if not isinstance(labels, dict):
+        labels = obj["metadata"]["labels"] = {}
+    labels["kubernetes.io/metadata.name"] = name
+    if old is None:
+        obj["spec"] = {"finalizers": ["kubernetes"]}
+        obj["status"] = {"phase": "Active"}
+
+
+# -- registry of strategies -------------------------------------------------------------------
+
+Prepare = Callable[[Obj, Obj | None], None]
+Validate = Callable[[Obj, Obj | None], list[Cause]]
+
+_PREPARE: dict[tuple[str, str], Prepare] = {
+    ("", "Pod"): prepare_pod,
+    ("", "Service"): prepare_service,
+    ("", "Secret"): prepare_secret,
+    ("", "Namespace"): prepare_namespace,
+    ("apps", "Deployment"): prepare_deployment,
+    ("apps", "ReplicaSet"): prepare_replicaset,
+    ("apps", "StatefulSet"): prepare_statefulset,
+    ("apps", "DaemonSet"): prepare_daemonset,
+    ("batch", "Job"): prepare_job,
+    ("batch", "CronJob"): prepare_cronjob,
+}
+
+_VALIDATE: dict[tuple[str, str], Validate] = {
+    ("", "Pod"): validate_pod,
+    ("", "Service"): validate_service,
+    ("", "ConfigMap"): validate_configmap,
+    ("", "Secret"): validate_secret,
+    ("apps", "Deployment"): lambda obj, old: _selector_causes(obj),
+    ("apps", "ReplicaSet"): lambda obj, old: _selector_causes(obj),
+    ("apps", "StatefulSet"): lambda obj, old: _selector_causes(obj),
+    ("apps", "DaemonSet"): lambda obj, old: _selector_causes(obj),
+    ("batch", "Job"): validate_job,
+}
+
+
+def prepare(rt: ResourceType, obj: Obj, old: Obj | None) -> None:
+    """Apply defaults in place; on create (old None) reset controller-owned status."""
+    key = (rt.group, rt.kind)
+    if old is None and key in _RESET_STATUS_ON_CREATE:
+        obj.pop("status", None)
+    fn = _PREPARE.get(key)
+    if fn is not None and not rt.is_crd:
+        fn(obj, old)
+
+
+def validate(rt: ResourceType, obj: Obj, old: Obj | None) -> list[Cause]:
+    fn = _VALIDATE.get((rt.group, rt.kind))
+    if fn is None or rt.is_crd:
+        return []
+    return fn(obj, old)
