@@ -35,8 +35,10 @@ from kuberay_py.informers.store import (
     by_owner_uid,
 )
 from kuberay_py.informers.transforms import (
+    Deduplicator,
     Transform,
     chain,
+    default_transform,
     strip_annotations,
     strip_managed_fields,
 )
@@ -48,6 +50,7 @@ __all__ = [
     "NAMESPACE_INDEX",
     "OWNER_UID_INDEX",
     "Backoff",
+    "Deduplicator",
     "DeletedFinalStateUnknown",
     "HandlerRegistration",
     "IndexFunc",
@@ -65,6 +68,7 @@ __all__ = [
     "by_owner_uid",
     "chain",
     "collector_for",
+    "default_transform",
     "strip_annotations",
     "strip_managed_fields",
 ]

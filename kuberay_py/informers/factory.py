@@ -20,13 +20,15 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from kuberay_py.informers.informer import (
+    DEFAULT,
     DEFAULT_BOOKMARK_INTERVAL,
     DEFAULT_WATCHDOG_MARGIN,
     SharedInformer,
 )
 from kuberay_py.informers.reflector import ListWatcher
 from kuberay_py.informers.store import IndexFunc
-from kuberay_py.informers.transforms import Transform, strip_managed_fields
+from kuberay_py.informers.transforms import Transform
+from kuberay_py.informers.transforms import default_transform as _default_transform
 from kuberay_py.kube import Resource
 
 __all__ = ["DEFAULT_TRANSFORM", "InformerKey", "SharedInformerFactory"]
@@ -34,13 +36,9 @@ __all__ = ["DEFAULT_TRANSFORM", "InformerKey", "SharedInformerFactory"]
 log = logging.getLogger("kuberay_py.informers")
 
 
-class _Default:
-    def __repr__(self) -> str:
-        return "DEFAULT_TRANSFORM"
-
-
-DEFAULT_TRANSFORM: Any = _Default()
-"""Sentinel: use the factory's default transform (strip managedFields unless changed)."""
+DEFAULT_TRANSFORM: Any = DEFAULT
+"""Sentinel for `transform=`: the factory's default transform (one instance shared by the
+factory's informers, so they share one deduplication table)."""
 
 InformerKey = tuple[Resource, str | None, str | None, str | None, Transform | None]
 
@@ -53,7 +51,7 @@ class SharedInformerFactory:
         client: ListWatcher,
         *,
         registry: CollectorRegistry | None = None,
-        default_transform: Transform | None = strip_managed_fields,
+        default_transform: Any = DEFAULT,
         bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
         watchdog_margin: float = DEFAULT_WATCHDOG_MARGIN,
         page_size: int = 500,
@@ -61,7 +59,9 @@ class SharedInformerFactory:
     ) -> None:
         self.client = client
         self.registry = registry
-        self.default_transform = default_transform
+        self.default_transform: Transform | None = (
+            _default_transform() if default_transform is DEFAULT else default_transform
+        )
         self.bookmark_interval = bookmark_interval
         self.watchdog_margin = watchdog_margin
         self.page_size = page_size

@@ -43,9 +43,10 @@ from kuberay_py.informers.handlers import (
 from kuberay_py.informers.metrics import InformerCollector, collector_for
 from kuberay_py.informers.reflector import ListWatcher, Reflector, ReflectorState
 from kuberay_py.informers.store import NAMESPACE_INDEX, IndexFunc, Store, by_namespace
-from kuberay_py.informers.transforms import Transform, strip_managed_fields
+from kuberay_py.informers.transforms import Transform, default_transform
 
 __all__ = [
+    "DEFAULT",
     "DEFAULT_BOOKMARK_INTERVAL",
     "DEFAULT_WATCHDOG_MARGIN",
     "SharedInformer",
@@ -58,6 +59,16 @@ Obj = dict[str, Any]
 DEFAULT_BOOKMARK_INTERVAL = 60.0
 DEFAULT_WATCHDOG_MARGIN = 30.0
 SYNC_POLL_SECONDS = 0.1
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Any = _Default()
+"""Sentinel for `transform=`: a fresh `default_transform()` (drop managedFields, share
+equal sub-objects). Pass None to cache objects exactly as received."""
 
 
 def _rv(obj: Obj) -> Any:
@@ -75,7 +86,7 @@ class SharedInformer:
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
-        transform: Transform | None = strip_managed_fields,
+        transform: Any = DEFAULT,
         indexers: Mapping[str, IndexFunc] | None = None,
         registry: CollectorRegistry | None = None,
         bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
@@ -91,7 +102,9 @@ class SharedInformer:
         self.namespace = namespace
         self.label_selector = label_selector
         self.field_selector = field_selector
-        self.transform = transform
+        if transform is DEFAULT:
+            transform = default_transform()
+        self.transform: Transform | None = transform
         self.watchdog_timeout = bookmark_interval + watchdog_margin
         self.slow_handler_seconds = slow_handler_seconds
         self._clock = clock
@@ -105,7 +118,7 @@ class SharedInformer:
             namespace=namespace,
             label_selector=label_selector,
             field_selector=field_selector,
-            transform=transform,
+            transform=self.transform,
             page_size=page_size,
             min_watch_timeout=min_watch_timeout,
             idle_timeout=self.watchdog_timeout,
