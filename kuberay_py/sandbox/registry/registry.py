@@ -12,6 +12,7 @@ must treat them as read-only (copy before mutating).
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal, Protocol
 
@@ -115,7 +116,9 @@ class RegistryAPI(Protocol):
 
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]: ...
 
-    def list(self, rt: ResourceType, namespace: str | None, opts: ListOptions = ...) -> ListResult: ...
+    def list(
+        self, rt: ResourceType, namespace: str | None, opts: ListOptions = ...
+    ) -> ListResult: ...
 
     def update(
         self,
@@ -152,7 +155,7 @@ class RegistryAPI(Protocol):
         namespace: str | None,
         list_opts: ListOptions = ...,
         delete_opts: DeleteOptions = ...,
-    ) -> list[dict[str, Any]]: ...
+    ) -> builtins.list[dict[str, Any]]: ...
 
     def watch(self, rt: ResourceType, namespace: str | None, opts: WatchOptions = ...) -> Watch: ...
 
