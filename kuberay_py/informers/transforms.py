@@ -57,21 +57,7 @@ def chain(*transforms: Transform) -> Transform:
     return transform
 
 
-class _Ref:
-    """Identity-keyed handle on a canonical container inside a dedup key."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: object) -> None:
-        self.obj = obj
-
-    def __hash__(self) -> int:
-        return id(self.obj)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Ref) and other.obj is self.obj
-
-
+_CHILD = object()  # marks a container child's slot in a dedup key (its id is appended)
 _METADATA_SHARED = ("labels", "annotations", "ownerReferences", "finalizers")
 
 
@@ -81,8 +67,13 @@ class Deduplicator:
     10,000 pods of one Deployment carry 10,000 equal `spec`s: equal container lists,
     tolerations, volumes, resources. Decoded JSON gives each its own dicts (~8 KiB per
     small pod); sharing the equal ones (hash-consing, bottom-up) cuts that to about a
-    tenth. Everything below `metadata` except labels, annotations, ownerReferences and
-    finalizers is left alone, since it is unique per object anyway.
+    tenth. Within `metadata` only labels, annotations, ownerReferences, finalizers and
+    the namespace are considered; the rest is unique per object anyway.
+
+    A container's key lists its scalars in order, with `_CHILD` in the place of each
+    child container and the children's ids appended: children are canonical already,
+    and a cached parent holds exactly those children, so their ids stay valid for as
+    long as the key is in the table.
 
     A sub-object is shared from the second time it is seen (the first sighting costs
     only a hash in a set), so objects full of unique values (timestamps) do not bloat
@@ -102,60 +93,67 @@ class Deduplicator:
     def __len__(self) -> int:
         return len(self._nodes)
 
+    def _string(self, value: str) -> str:
+        strings = self._strings
+        s = strings.get(value)
+        if s is not None:
+            return s
+        if len(strings) >= self.max_entries:
+            strings.clear()
+        strings[value] = value
+        return value
+
     def _canon(self, value: Any) -> Any:
         t = type(value)
         if t is str:
-            s = self._strings.get(value)
-            if s is not None:
-                return s
-            if len(self._strings) >= self.max_entries:
-                self._strings.clear()
-            self._strings[value] = value
+            return self._string(value)
+        if t is not dict and t is not list:
             return value
-        parts: list[Any]
-        if t is dict:
-            parts = [0]
-            for k, v in value.items():
-                c = self._canon(v)
+        canon = self._canon
+        parts: list[Any] = [t is dict]
+        ids: list[int] = []
+        items = value.items() if t is dict else enumerate(value)
+        for k, v in items:
+            tv = type(v)
+            if tv is dict or tv is list:
+                c = canon(v)
                 if c is not v:
                     value[k] = c
-                parts.append(k)
-                parts.append(self._key_part(c))
-        elif t is list:
-            parts = [1]
-            for i, v in enumerate(value):
-                c = self._canon(v)
+                if t is dict:
+                    parts.append(k)
+                parts.append(_CHILD)
+                ids.append(id(c))
+                continue
+            if tv is str:
+                c = self._string(v)
                 if c is not v:
-                    value[i] = c
-                parts.append(self._key_part(c))
-        else:
-            return value
+                    value[k] = c
+            elif tv is not int and v is not None:
+                # bool and float compare equal to ints (True == 1 == 1.0): tag them.
+                c = (tv, v)
+            else:
+                c = v
+            if t is dict:
+                parts.append(k)
+            parts.append(c)
+        parts.extend(ids)
         key = tuple(parts)
         nodes = self._nodes
         found = nodes.get(key)
         if found is not None:
             return found
         h = hash(key)
-        if h in self._seen:
+        seen = self._seen
+        if h in seen:
             if len(nodes) >= self.max_entries:
                 nodes.clear()
-                self._seen.clear()
+                seen.clear()
             nodes[key] = value
         else:
-            if len(self._seen) >= self.max_entries:
-                self._seen.clear()
-            self._seen.add(h)
+            if len(seen) >= self.max_entries:
+                seen.clear()
+            seen.add(h)
         return value
-
-    @staticmethod
-    def _key_part(c: Any) -> Any:
-        tc = type(c)
-        if tc is str or tc is int or c is None:
-            return c
-        if tc is dict or tc is list:
-            return _Ref(c)
-        # bool and float compare equal to ints (True == 1 == 1.0): tag them.
-        return (tc, c)
 
     def __call__(self, obj: dict[str, Any]) -> dict[str, Any]:
         canon = self._canon
@@ -172,7 +170,7 @@ class Deduplicator:
                     meta[k] = canon(v)
             ns = meta.get("namespace")
             if ns is not None:
-                meta["namespace"] = canon(ns)
+                meta["namespace"] = self._string(ns)
         return obj
 
 
