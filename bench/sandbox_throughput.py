@@ -43,8 +43,17 @@ def _rss_bytes(pid: int) -> int:
 
 async def _start_sandbox(workdir: str) -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kuberay_py", "sandbox", "up", "--nodes", "1",
-         "--kubeconfig-out", os.path.join(workdir, "kubeconfig")],
+        [
+            sys.executable,
+            "-m",
+            "kuberay_py",
+            "sandbox",
+            "up",
+            "--nodes",
+            "1",
+            "--kubeconfig-out",
+            os.path.join(workdir, "kubeconfig"),
+        ],
         stdout=subprocess.PIPE,
     )
     assert proc.stdout is not None
@@ -63,10 +72,15 @@ async def _create_load(
 
     async def worker() -> None:
         for i in counter:
-            body = {"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": f"{prefix}-{i}"}, "data": {"k": "v" * 32}}
-            async with session.post(url, data=orjson.dumps(body),
-                                    headers={"Content-Type": "application/json"}) as resp:
+            body = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"{prefix}-{i}"},
+                "data": {"k": "v" * 32},
+            }
+            async with session.post(
+                url, data=orjson.dumps(body), headers={"Content-Type": "application/json"}
+            ) as resp:
                 if resp.status != 201:
                     raise RuntimeError(f"create failed: {resp.status} {await resp.text()}")
                 await resp.read()
@@ -82,8 +96,9 @@ async def _baseline_server() -> tuple[web.AppRunner, str]:
     async def create(request: web.Request) -> web.Response:
         obj = orjson.loads(await request.read())
         store[obj["metadata"]["name"]] = orjson.dumps(obj)
-        return web.Response(status=201, body=store[obj["metadata"]["name"]],
-                            content_type="application/json")
+        return web.Response(
+            status=201, body=store[obj["metadata"]["name"]], content_type="application/json"
+        )
 
     app = web.Application()
     app.router.add_post("/api/v1/namespaces/default/configmaps", create)
@@ -106,8 +121,10 @@ async def _watch_fanout(session: aiohttp.ClientSession, base: str, events: int) 
     done = asyncio.Event()
 
     async def watcher(i: int) -> None:
-        async with session.get(f"{ns_url}?watch=true&resourceVersion={rv}&labelSelector=fan=out",
-                               timeout=aiohttp.ClientTimeout(total=None)) as resp:
+        async with session.get(
+            f"{ns_url}?watch=true&resourceVersion={rv}&labelSelector=fan=out",
+            timeout=aiohttp.ClientTimeout(total=None),
+        ) as resp:
             async for _line in resp.content:
                 received[i] += 1
                 if all(r >= events for r in received):
@@ -123,10 +140,14 @@ async def _watch_fanout(session: aiohttp.ClientSession, base: str, events: int) 
 
         async def worker() -> None:
             for i in counter:
-                body = {"apiVersion": "v1", "kind": "ConfigMap",
-                        "metadata": {"name": f"fan-{i}", "labels": {"fan": "out"}}}
-                async with session.post(ns_url, data=orjson.dumps(body),
-                                        headers={"Content-Type": "application/json"}) as resp:
+                body = {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": f"fan-{i}", "labels": {"fan": "out"}},
+                }
+                async with session.post(
+                    ns_url, data=orjson.dumps(body), headers={"Content-Type": "application/json"}
+                ) as resp:
                     await resp.read()
 
         await asyncio.gather(*(worker() for _ in range(16)))
@@ -146,14 +167,25 @@ async def _pods(session: aiohttp.ClientSession, base: str, count: int) -> None:
 
     async def worker() -> None:
         for i in counter:
-            body = {"apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"name": f"pod-{i}", "labels": {"app": "bench", "i": str(i % 10)}},
-                    # An unknown scheduler keeps the pods Pending and the sandbox quiet.
-                    "spec": {"schedulerName": "bench-none",
-                             "containers": [{"name": "main", "image": "busybox:1.36",
-                                             "resources": {"requests": {"cpu": "100m"}}}]}}
-            async with session.post(url, data=orjson.dumps(body),
-                                    headers={"Content-Type": "application/json"}) as resp:
+            body = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": f"pod-{i}", "labels": {"app": "bench", "i": str(i % 10)}},
+                # An unknown scheduler keeps the pods Pending and the sandbox quiet.
+                "spec": {
+                    "schedulerName": "bench-none",
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": "busybox:1.36",
+                            "resources": {"requests": {"cpu": "100m"}},
+                        }
+                    ],
+                },
+            }
+            async with session.post(
+                url, data=orjson.dumps(body), headers={"Content-Type": "application/json"}
+            ) as resp:
                 if resp.status != 201:
                     raise RuntimeError(f"pod create failed: {resp.status} {await resp.text()}")
                 await resp.read()
@@ -166,23 +198,29 @@ async def main(creates: int, pods: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as workdir:
         proc, base = await _start_sandbox(workdir)
         try:
-            async with aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=64)
-            ) as session:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
                 url = f"{base}/api/v1/namespaces/default/configmaps"
                 await _create_load(session, url, 500, 16, "warm")
                 results["creates_per_s"] = round(await _create_load(session, url, creates, 16, "c"))
                 runner, baseline = await _baseline_server()
                 try:
-                    await _create_load(session, f"{baseline}/api/v1/namespaces/default/configmaps",
-                                       500, 16, "warm")
-                    results["baseline_creates_per_s"] = round(await _create_load(
-                        session, f"{baseline}/api/v1/namespaces/default/configmaps", creates, 16,
-                        "c"))
+                    await _create_load(
+                        session, f"{baseline}/api/v1/namespaces/default/configmaps", 500, 16, "warm"
+                    )
+                    results["baseline_creates_per_s"] = round(
+                        await _create_load(
+                            session,
+                            f"{baseline}/api/v1/namespaces/default/configmaps",
+                            creates,
+                            16,
+                            "c",
+                        )
+                    )
                 finally:
                     await runner.cleanup()
                 results["creates_vs_baseline"] = round(
-                    results["creates_per_s"] / results["baseline_creates_per_s"], 3)
+                    results["creates_per_s"] / results["baseline_creates_per_s"], 3
+                )
                 results["watch_events_per_s"] = round(await _watch_fanout(session, base, creates))
                 rss_before = _rss_bytes(proc.pid)
                 await _pods(session, base, pods)

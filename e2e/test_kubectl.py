@@ -50,13 +50,20 @@ async def test_apply_reapply_and_edit(kubectl: Kubectl, tmp_path: Path) -> None:
     assert "service/shop-web created" in first.out
 
     again = (await kubectl("apply", "-f", str(manifest))).check()
-    for line in ("namespace/shop", "configmap/shop-config", "secret/shop-secret",
-                 "deployment.apps/shop-web", "service/shop-web"):
+    for line in (
+        "namespace/shop",
+        "configmap/shop-config",
+        "secret/shop-secret",
+        "deployment.apps/shop-web",
+        "service/shop-web",
+    ):
         assert f"{line} unchanged" in again.out, again.out
 
     edited = tmp_path / "edited.yaml"
-    text = manifest.read_text().replace("color: blue", "color: green").replace(
-        "image: nginx:1.27", "image: nginx:1.28"
+    text = (
+        manifest.read_text()
+        .replace("color: blue", "color: green")
+        .replace("image: nginx:1.27", "image: nginx:1.28")
     )
     edited.write_text(text)
     third = (await kubectl("apply", "-f", str(edited))).check()
@@ -64,7 +71,9 @@ async def test_apply_reapply_and_edit(kubectl: Kubectl, tmp_path: Path) -> None:
     assert "deployment.apps/shop-web configured" in third.out
     assert "service/shop-web unchanged" in third.out
 
-    cm = json.loads((await kubectl("get", "cm", "shop-config", "-n", "shop", "-o", "json")).check().out)
+    cm = json.loads(
+        (await kubectl("get", "cm", "shop-config", "-n", "shop", "-o", "json")).check().out
+    )
     assert cm["data"] == {"color": "green", "size": "large"}
     deploy = json.loads(
         (await kubectl("get", "deployment", "shop-web", "-n", "shop", "-o", "json")).check().out
@@ -85,15 +94,27 @@ async def test_get_output_formats_and_selectors(kubectl: Kubectl, sandbox: Sandb
     names = (await kubectl("get", "cm", "-n", "shop", "-o", "name")).check().out.split()
     assert "configmap/shop-config" in names and "configmap/other" in names
 
-    as_yaml = yaml.safe_load((await kubectl("get", "cm", "shop-config", "-n", "shop", "-o", "yaml")).check().out)
+    as_yaml = yaml.safe_load(
+        (await kubectl("get", "cm", "shop-config", "-n", "shop", "-o", "yaml")).check().out
+    )
     assert as_yaml["kind"] == "ConfigMap" and as_yaml["data"]["size"] == "large"
 
-    labelled = (await kubectl("get", "cm", "-n", "shop", "-l", "app=shop", "-o", "name")).check().out.split()
+    labelled = (
+        (await kubectl("get", "cm", "-n", "shop", "-l", "app=shop", "-o", "name"))
+        .check()
+        .out.split()
+    )
     assert labelled == ["configmap/shop-config"]
 
     by_field = (
-        await kubectl("get", "cm", "-n", "shop", "--field-selector", "metadata.name=other", "-o", "name")
-    ).check().out.split()
+        (
+            await kubectl(
+                "get", "cm", "-n", "shop", "--field-selector", "metadata.name=other", "-o", "name"
+            )
+        )
+        .check()
+        .out.split()
+    )
     assert by_field == ["configmap/other"]
 
     everywhere = (await kubectl("get", "cm", "-A")).check().out
@@ -134,20 +155,34 @@ async def test_crd_printer_columns(kubectl: Kubectl) -> None:
     table = (await kubectl("get", "rayclusters")).check().out
     header = re.split(r"\s{2,}", table.splitlines()[0].strip())
     assert header == [
-        "NAME", "DESIRED WORKERS", "AVAILABLE WORKERS", "CPUS", "MEMORY", "GPUS", "STATUS", "AGE"
+        "NAME",
+        "DESIRED WORKERS",
+        "AVAILABLE WORKERS",
+        "CPUS",
+        "MEMORY",
+        "GPUS",
+        "STATUS",
+        "AGE",
     ], table
     assert table.splitlines()[1].startswith("raycluster-sample")
     wide = (await kubectl("get", "rayclusters", "-o", "wide")).check().out
     assert "HEAD POD IP" in wide and "TPUS" in wide
 
     # Schema defaults were applied server-side.
-    obj = json.loads((await kubectl("get", "raycluster", "raycluster-sample", "-o", "json")).check().out)
+    obj = json.loads(
+        (await kubectl("get", "raycluster", "raycluster-sample", "-o", "json")).check().out
+    )
     assert obj["spec"]["workerGroupSpecs"][0]["maxReplicas"] == 2147483647
 
     # And the schema is enforced: a string where an integer belongs is a 422 with the field.
     bad = await kubectl(
-        "patch", "raycluster", "raycluster-sample", "--type", "merge",
-        "-p", '{"spec":{"workerGroupSpecs":[{"groupName":"g","template":{},"replicas":"many"}]}}',
+        "patch",
+        "raycluster",
+        "raycluster-sample",
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"workerGroupSpecs":[{"groupName":"g","template":{},"replicas":"many"}]}}',
     )
     assert bad.code != 0
     assert "spec.workerGroupSpecs[0].replicas" in bad.err, bad.err
@@ -194,25 +229,60 @@ async def test_pod_lifecycle_describe_wait_and_events(kubectl: Kubectl) -> None:
     events = (await kubectl("get", "events")).check().out
     assert "Scheduled" in events and "pod/web-1" in events
 
-    running = (await kubectl("get", "pods", "--field-selector", "status.phase=Running", "-o", "name")).check()
+    running = (
+        await kubectl("get", "pods", "--field-selector", "status.phase=Running", "-o", "name")
+    ).check()
     assert running.out.split() == ["pod/web-1"]
 
 
 async def test_label_annotate_and_three_patch_types(kubectl: Kubectl) -> None:
     await _make_pod(kubectl, "patched")
-    assert "pod/patched labeled" in (await kubectl("label", "pod", "patched", "tier=gold")).check().out
-    assert "pod/patched annotated" in (
-        await kubectl("annotate", "pod", "patched", "owner=team-a")
-    ).check().out
-    (await kubectl("patch", "pod", "patched", "--type", "merge", "-p",
-                   '{"metadata":{"labels":{"merged":"yes"}}}')).check()
-    (await kubectl("patch", "pod", "patched", "--type", "json", "-p",
-                   '[{"op":"add","path":"/metadata/labels/jsonpatched","value":"yes"}]')).check()
-    (await kubectl("patch", "pod", "patched", "--type", "strategic", "-p",
-                   '{"spec":{"containers":[{"name":"main","image":"busybox:1.37"}]}}')).check()
+    assert (
+        "pod/patched labeled" in (await kubectl("label", "pod", "patched", "tier=gold")).check().out
+    )
+    assert (
+        "pod/patched annotated"
+        in (await kubectl("annotate", "pod", "patched", "owner=team-a")).check().out
+    )
+    (
+        await kubectl(
+            "patch",
+            "pod",
+            "patched",
+            "--type",
+            "merge",
+            "-p",
+            '{"metadata":{"labels":{"merged":"yes"}}}',
+        )
+    ).check()
+    (
+        await kubectl(
+            "patch",
+            "pod",
+            "patched",
+            "--type",
+            "json",
+            "-p",
+            '[{"op":"add","path":"/metadata/labels/jsonpatched","value":"yes"}]',
+        )
+    ).check()
+    (
+        await kubectl(
+            "patch",
+            "pod",
+            "patched",
+            "--type",
+            "strategic",
+            "-p",
+            '{"spec":{"containers":[{"name":"main","image":"busybox:1.37"}]}}',
+        )
+    ).check()
     pod = json.loads((await kubectl("get", "pod", "patched", "-o", "json")).check().out)
     assert pod["metadata"]["labels"] == {
-        "app": "demo", "tier": "gold", "merged": "yes", "jsonpatched": "yes"
+        "app": "demo",
+        "tier": "gold",
+        "merged": "yes",
+        "jsonpatched": "yes",
     }
     assert pod["metadata"]["annotations"]["owner"] == "team-a"
     # Strategic merge kept the container's other fields (its probe) and changed only the image.
@@ -231,8 +301,12 @@ async def test_delete_cascades_to_owned_objects(kubectl: Kubectl, sandbox: Sandb
         "metadata": {
             "name": "child",
             "ownerReferences": [
-                {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
-                 "uid": owner["metadata"]["uid"]}
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "name": "owner",
+                    "uid": owner["metadata"]["uid"],
+                }
             ],
         },
         "data": {"x": "y"},

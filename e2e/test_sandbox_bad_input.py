@@ -61,8 +61,14 @@ def live() -> Iterator[ThreadedSandbox]:
         status, _, _ = sb.request(
             "POST",
             "/api/v1/namespaces/default/configmaps",
-            json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
-                        "metadata": {"name": "control"}, "data": {"k": "v"}}).encode(),
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "control"},
+                    "data": {"k": "v"},
+                }
+            ).encode(),
             "application/json",
         )
         assert status == 201
@@ -115,8 +121,14 @@ def test_unsupported_patch_type_is_415(live: ThreadedSandbox) -> None:
 
 
 def test_body_too_large_is_413(live: ThreadedSandbox) -> None:
-    big = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"},
-                      "data": {"k": "x" * (4 * 1024 * 1024)}}).encode()
+    big = json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "big"},
+            "data": {"k": "x" * (4 * 1024 * 1024)},
+        }
+    ).encode()
     code, body, _ = live.request(
         "POST", "/api/v1/namespaces/default/configmaps", big, "application/json"
     )
@@ -126,9 +138,11 @@ def test_body_too_large_is_413(live: ThreadedSandbox) -> None:
 
 def test_invalid_name_is_422_with_cause(live: ThreadedSandbox) -> None:
     code, body, _ = live.request(
-        "POST", "/api/v1/namespaces/default/configmaps",
-        json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": "Not_Valid"}}).encode(),
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        json.dumps(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Not_Valid"}}
+        ).encode(),
         "application/json",
     )
     status = _assert_status(code, body, 422)
@@ -138,8 +152,9 @@ def test_invalid_name_is_422_with_cause(live: ThreadedSandbox) -> None:
 
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -147,32 +162,61 @@ _bodies = st.one_of(
     st.binary(max_size=300),
     _json_values.map(lambda v: json.dumps(v).encode()),
     st.fixed_dictionaries(
-        {"apiVersion": st.sampled_from(["v1", "apps/v1", "", "x/y"]),
-         "kind": st.sampled_from(["ConfigMap", "Pod", "Nope", ""]),
-         "metadata": st.one_of(_json_values, st.fixed_dictionaries(
-             {"name": st.text(max_size=70), "namespace": st.text(max_size=10)}))},
+        {
+            "apiVersion": st.sampled_from(["v1", "apps/v1", "", "x/y"]),
+            "kind": st.sampled_from(["ConfigMap", "Pod", "Nope", ""]),
+            "metadata": st.one_of(
+                _json_values,
+                st.fixed_dictionaries(
+                    {"name": st.text(max_size=70), "namespace": st.text(max_size=10)}
+                ),
+            ),
+        },
         optional={"data": _json_values, "spec": _json_values},
     ).map(lambda v: json.dumps(v).encode()),
 )
 
 _query_keys = st.sampled_from(
-    ["labelSelector", "fieldSelector", "limit", "continue", "resourceVersion", "timeoutSeconds",
-     "watch", "propagationPolicy", "gracePeriodSeconds", "dryRun", "fieldValidation"]
+    [
+        "labelSelector",
+        "fieldSelector",
+        "limit",
+        "continue",
+        "resourceVersion",
+        "timeoutSeconds",
+        "watch",
+        "propagationPolicy",
+        "gracePeriodSeconds",
+        "dryRun",
+        "fieldValidation",
+    ]
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     method=st.sampled_from(["POST", "PUT", "PATCH", "DELETE"]),
-    target=st.sampled_from(["/api/v1/namespaces/default/configmaps",
-                            "/api/v1/namespaces/default/configmaps/control",
-                            "/api/v1/namespaces/default/pods",
-                            "/apis/apps/v1/namespaces/default/deployments"]),
+    target=st.sampled_from(
+        [
+            "/api/v1/namespaces/default/configmaps",
+            "/api/v1/namespaces/default/configmaps/control",
+            "/api/v1/namespaces/default/pods",
+            "/apis/apps/v1/namespaces/default/deployments",
+        ]
+    ),
     body=_bodies,
-    content_type=st.sampled_from(["application/json", "application/yaml",
-                                  "application/merge-patch+json",
-                                  "application/json-patch+json",
-                                  "application/strategic-merge-patch+json", "text/plain"]),
+    content_type=st.sampled_from(
+        [
+            "application/json",
+            "application/yaml",
+            "application/merge-patch+json",
+            "application/json-patch+json",
+            "application/strategic-merge-patch+json",
+            "text/plain",
+        ]
+    ),
 )
 def test_fuzzed_bodies_never_crash_or_corrupt(
     live: ThreadedSandbox, method: str, target: str, body: bytes, content_type: str
@@ -190,7 +234,9 @@ def test_fuzzed_bodies_never_crash_or_corrupt(
     _control_unchanged(live)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(params=st.dictionaries(_query_keys, st.text(max_size=30), max_size=4))
 def test_fuzzed_query_parameters_never_crash(live: ThreadedSandbox, params: dict[str, str]) -> None:
     params = {**params, "timeoutSeconds": "1"} if "watch" in params else params

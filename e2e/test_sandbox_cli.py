@@ -31,13 +31,24 @@ class SandboxProcess:
 async def start_sandbox(tmp_path: Path, *extra: str) -> SandboxProcess:
     kubeconfig = str(tmp_path / "kubeconfig")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kuberay_py", "sandbox", "up", "--kubeconfig-out", kubeconfig,
-        "--port", "0", *extra,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "kuberay_py",
+        "sandbox",
+        "up",
+        "--kubeconfig-out",
+        kubeconfig,
+        "--port",
+        "0",
+        *extra,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-    match = re.fullmatch(r"sandbox ready: server=(http://127\.0\.0\.1:\d+) kubeconfig=(\S+)\n", line)
+    match = re.fullmatch(
+        r"sandbox ready: server=(http://127\.0\.0\.1:\d+) kubeconfig=(\S+)\n", line
+    )
     if match is None:
         err = await proc.stderr.read() if proc.stderr else b""
         raise AssertionError(f"unexpected first line {line!r}; stderr: {err.decode()[-2000:]}")
@@ -61,7 +72,8 @@ async def test_ready_line_kubeconfig_and_clean_sigterm(
         async with http.get(f"{sb.url}/api/v1/nodes") as resp:
             nodes = await resp.json()
         assert sorted(n["metadata"]["name"] for n in nodes["items"]) == [
-            "sandbox-node-1", "sandbox-node-2"
+            "sandbox-node-1",
+            "sandbox-node-2",
         ]
     finally:
         sb.proc.send_signal(signal.SIGTERM)
@@ -71,25 +83,40 @@ async def test_ready_line_kubeconfig_and_clean_sigterm(
 
 async def test_bad_flags_fail_with_a_message(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kuberay_py", "sandbox", "up", "--kubeconfig-out",
-        str(tmp_path / "k"), "--nodes", "0",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "kuberay_py",
+        "sandbox",
+        "up",
+        "--kubeconfig-out",
+        str(tmp_path / "k"),
+        "--nodes",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await proc.communicate()
+    _out, err = await proc.communicate()
     assert proc.returncode == 2
     assert b"at least one node" in err
 
 
-async def test_audit_log_has_one_line_per_request(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+async def test_audit_log_has_one_line_per_request(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
     audit = tmp_path / "audit.jsonl"
     sb = await start_sandbox(tmp_path, "--audit-log", str(audit))
     try:
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "audited"}}
-        async with http.post(f"{sb.url}/api/v1/namespaces/default/configmaps", json=body,
-                             headers={"User-Agent": "audit-test/1.0"}) as resp:
+        async with http.post(
+            f"{sb.url}/api/v1/namespaces/default/configmaps",
+            json=body,
+            headers={"User-Agent": "audit-test/1.0"},
+        ) as resp:
             assert resp.status == 201
-        async with http.get(f"{sb.url}/api/v1/namespaces/default/configmaps/missing",
-                            headers={"User-Agent": "audit-test/1.0"}) as resp:
+        async with http.get(
+            f"{sb.url}/api/v1/namespaces/default/configmaps/missing",
+            headers={"User-Agent": "audit-test/1.0"},
+        ) as resp:
             assert resp.status == 404
     finally:
         sb.proc.send_signal(signal.SIGTERM)
@@ -106,7 +133,9 @@ async def test_audit_log_has_one_line_per_request(tmp_path: Path, http: aiohttp.
     assert get["objectRef"]["name"] == "missing"
 
 
-async def test_sigkill_loses_no_acknowledged_write(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+async def test_sigkill_loses_no_acknowledged_write(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
     data_dir = tmp_path / "data"
     sb = await start_sandbox(tmp_path, "--data-dir", str(data_dir), "--nodes", "1")
     acknowledged: dict[str, int] = {}
@@ -135,8 +164,9 @@ async def test_sigkill_loses_no_acknowledged_write(tmp_path: Path, http: aiohttp
     try:
         async with http.get(url) as resp:
             listed = await resp.json()
-        stored = {o["metadata"]["name"]: int(o["metadata"]["resourceVersion"])
-                  for o in listed["items"]}
+        stored = {
+            o["metadata"]["name"]: int(o["metadata"]["resourceVersion"]) for o in listed["items"]
+        }
         missing = sorted(set(acknowledged) - set(stored))
         assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:5]}"
         for name, rv in acknowledged.items():

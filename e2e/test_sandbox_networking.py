@@ -51,28 +51,49 @@ async def _get(session: aiohttp.ClientSession, url: str) -> tuple[int, str]:
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=3)) as resp:
             return resp.status, await resp.text()
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         return -1, type(exc).__name__
 
 
 async def test_pod_server_through_service_proxy_and_not_when_unready(echo_sandbox: Sandbox) -> None:
     sb = echo_sandbox
     pods, services = _rt(sb, "", "pods"), _rt(sb, "", "services")
-    sb.registry.create(pods, "default", {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "echo", "labels": {"app": "echo"}},
-        "spec": {"containers": [{
-            "name": "echo", "image": "kuberay-py/echo:1",
-            "ports": [{"name": "http", "containerPort": 8080}],
-            "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"},
-                               "periodSeconds": 1, "failureThreshold": 1},
-        }]},
-    })
-    svc = sb.registry.create(services, "default", {
-        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo"},
-        "spec": {"selector": {"app": "echo"},
-                 "ports": [{"name": "web", "port": 80, "targetPort": "http"}]},
-    })
+    sb.registry.create(
+        pods,
+        "default",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "echo", "labels": {"app": "echo"}},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "echo",
+                        "image": "kuberay-py/echo:1",
+                        "ports": [{"name": "http", "containerPort": 8080}],
+                        "readinessProbe": {
+                            "httpGet": {"path": "/healthz", "port": "http"},
+                            "periodSeconds": 1,
+                            "failureThreshold": 1,
+                        },
+                    }
+                ]
+            },
+        },
+    )
+    svc = sb.registry.create(
+        services,
+        "default",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "echo"},
+            "spec": {
+                "selector": {"app": "echo"},
+                "ports": [{"name": "web", "port": 80, "targetPort": "http"}],
+            },
+        },
+    )
     cluster_ip = svc["spec"]["clusterIP"]
     assert cluster_ip.startswith("127.")
 
@@ -106,16 +127,19 @@ async def test_pod_server_through_service_proxy_and_not_when_unready(echo_sandbo
         runtime.set_healthy("default", "echo", False)
         await eventually(lambda: not ready())
         assert (await _get(session, f"http://{pod_ip}:8080/"))[0] == 200
-        status, _ = await eventually(
-            lambda: _refused(session, f"http://{cluster_ip}:80/")
-        )
+        status, _ = await eventually(lambda: _refused(session, f"http://{cluster_ip}:80/"))
         assert status == -1
-        proxied = await _get(session, f"{sb.url}/api/v1/namespaces/default/services/echo:web/proxy/")
+        proxied = await _get(
+            session, f"{sb.url}/api/v1/namespaces/default/services/echo:web/proxy/"
+        )
         assert proxied[0] == 503
 
         runtime.set_healthy("default", "echo", True)
         await eventually(ready)
-        assert await eventually(lambda: _ok(session, f"http://{cluster_ip}:80/")) == "hello from echo\n"
+        assert (
+            await eventually(lambda: _ok(session, f"http://{cluster_ip}:80/"))
+            == "hello from echo\n"
+        )
 
 
 async def _ok(session: aiohttp.ClientSession, url: str) -> str | None:

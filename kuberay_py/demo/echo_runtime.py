@@ -83,18 +83,18 @@ class EchoRuntime:
             runners.append(runner)
         return EchoContainer(runners)
 
-    async def probe(
-        self, ctx: ContainerContext, handle: Any, probe: dict[str, Any]
-    ) -> bool:
+    async def probe(self, ctx: ContainerContext, handle: Any, probe: dict[str, Any]) -> bool:
         timeout = float(probe.get("timeoutSeconds", 1))
         if "httpGet" in probe:
             spec = probe["httpGet"]
             url = f"http://{ctx.pod_ip}:{_port(ctx, spec['port'])}{spec.get('path', '/')}"
             try:
-                async with ClientSession(timeout=ClientTimeout(total=timeout)) as session:
-                    async with session.get(url) as resp:
-                        return 200 <= resp.status < 400
-            except (ClientError, OSError, asyncio.TimeoutError):
+                async with (
+                    ClientSession(timeout=ClientTimeout(total=timeout)) as session,
+                    session.get(url) as resp,
+                ):
+                    return 200 <= resp.status < 400
+            except (TimeoutError, ClientError, OSError):
                 return False
         if "tcpSocket" in probe:
             port = _port(ctx, probe["tcpSocket"]["port"])
@@ -104,7 +104,7 @@ class EchoRuntime:
                 _, writer = await asyncio.wait_for(
                     asyncio.open_connection(ctx.pod_ip, port), timeout
                 )
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 return False
             writer.close()
             return True

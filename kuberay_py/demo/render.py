@@ -14,8 +14,10 @@ def render_table(table: dict[str, Any], *, wide: bool = False) -> str:
     rows = [[_cell(row["cells"][i]) for i, _ in columns] for row in table["rows"]]
     header = [name for _, name in columns]
     widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
-    lines = ["   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
-             for r in [header, *rows]]
+    lines = [
+        "   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *rows]
+    ]
     return "\n".join(lines)
 
 

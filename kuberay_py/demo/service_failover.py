@@ -69,9 +69,9 @@ def _ready_pods(sb: Sandbox) -> set[str]:
     ready = set()
     for pod in sb.registry.list(pods_rt, NAMESPACE).items:
         conditions = pod.get("status", {}).get("conditions", [])
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
-            if not pod["metadata"].get("deletionTimestamp"):
-                ready.add(pod["metadata"]["name"])
+        is_ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+        if is_ready and not pod["metadata"].get("deletionTimestamp"):
+            ready.add(pod["metadata"]["name"])
     return ready
 
 
@@ -97,16 +97,24 @@ async def run_service_failover(out: TextIO) -> int:
         pods_rt = sb.catalog.get("", "v1", "pods")
         svc_rt = sb.catalog.get("", "v1", "services")
         assert ns_rt and pods_rt and svc_rt
-        sb.registry.create(ns_rt, None, {"apiVersion": "v1", "kind": "Namespace",
-                                         "metadata": {"name": NAMESPACE}})
+        sb.registry.create(
+            ns_rt, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+        )
         for i in (1, 2, 3):
             sb.registry.create(pods_rt, NAMESPACE, _pod(f"echo-{i}"))
-        svc = sb.registry.create(svc_rt, NAMESPACE, {
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "echo", "namespace": NAMESPACE},
-            "spec": {"selector": {"app": "echo"},
-                     "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
-        })
+        svc = sb.registry.create(
+            svc_rt,
+            NAMESPACE,
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "echo", "namespace": NAMESPACE},
+                "spec": {
+                    "selector": {"app": "echo"},
+                    "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+                },
+            },
+        )
         cluster_ip = svc["spec"]["clusterIP"]
         timeline.say(f"created 3 echo pods and Service echo (ClusterIP {cluster_ip})")
         await _wait_for(lambda: len(_ready_pods(sb)) == 3, "3 ready pods")
@@ -120,8 +128,10 @@ async def run_service_failover(out: TextIO) -> int:
         timeline.say("deleted pod echo-1 (graceful: it drains while it leaves the endpoints)")
         sb.registry.create(pods_rt, NAMESPACE, _pod("echo-4"))
         timeline.say("created replacement pod echo-4")
-        await _wait_for(lambda: _ready_pods(sb) == {"echo-2", "echo-3", "echo-4"},
-                        "echo-4 Ready and echo-1 gone from the ready set")
+        await _wait_for(
+            lambda: _ready_pods(sb) == {"echo-2", "echo-3", "echo-4"},
+            "echo-4 Ready and echo-1 gone from the ready set",
+        )
         timeline.say("echo-4 Ready; echo-1 terminating")
 
         def echo_1_gone() -> bool:
@@ -138,6 +148,9 @@ async def run_service_failover(out: TextIO) -> int:
         _print_tables(sb, out)
         print("\nrequests per second (ok/failed):", file=out)
         print("  " + "  ".join(f"{s}s:{ok}/{bad}" for s, ok, bad in summary.per_second), file=out)
-        print(f"\nsuccess rate: {1 - summary.failure_rate:.2%} "
-              f"({summary.total - summary.failures}/{summary.total})", file=out)
+        print(
+            f"\nsuccess rate: {1 - summary.failure_rate:.2%} "
+            f"({summary.total - summary.failures}/{summary.total})",
+            file=out,
+        )
         return 0 if summary.failures == 0 else 1

@@ -23,6 +23,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from kuberay_py.sandbox.clock import SandboxClock
+from kuberay_py.sandbox.cluster.endpointslices import EndpointSliceController
 from kuberay_py.sandbox.cluster.garbage_collector import GarbageCollector
 from kuberay_py.sandbox.cluster.jobs import JobController
 from kuberay_py.sandbox.cluster.kubelet import Kubelet
@@ -31,7 +32,6 @@ from kuberay_py.sandbox.cluster.nodes import NodeController
 from kuberay_py.sandbox.cluster.scheduler import Scheduler
 from kuberay_py.sandbox.containers.base import ContainerRuntime
 from kuberay_py.sandbox.containers.noop import NoopRuntime
-from kuberay_py.sandbox.cluster.endpointslices import EndpointSliceController
 from kuberay_py.sandbox.http.app import build_app
 from kuberay_py.sandbox.http.context import ApiContext
 from kuberay_py.sandbox.http.faults import FaultInjector
@@ -145,12 +145,10 @@ class Sandbox:
         site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
         await site.start()
         server = site._server
-        assert server is not None and server.sockets  # noqa: S101 - aiohttp started it
+        assert server is not None and server.sockets
         self.port = server.sockets[0].getsockname()[1]
         for component in self._controllers():
-            self._tasks.append(
-                asyncio.create_task(component.run(), name=type(component).__name__)
-            )
+            self._tasks.append(asyncio.create_task(component.run(), name=type(component).__name__))
         if self.kubeconfig_path:
             self.write_kubeconfig(self.kubeconfig_path)
         log.info("sandbox started", url=self.url, nodes=self.config.nodes)

@@ -45,7 +45,7 @@ class TrafficSummary:
 def _percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
         return 0.0
-    index = min(len(sorted_values) - 1, int(round(fraction * (len(sorted_values) - 1))))
+    index = min(len(sorted_values) - 1, round(fraction * (len(sorted_values) - 1)))
     return sorted_values[index]
 
 
@@ -89,7 +89,7 @@ class TrafficGenerator:
                 async with self._session.get(self._url()) as resp:
                     await resp.read()
                     ok, detail = resp.status in self._ok, str(resp.status)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 ok, detail = False, type(exc).__name__
             self.outcomes.append(
                 Outcome(started - self._t0, time.monotonic() - started, ok, detail)

@@ -182,7 +182,9 @@ def internal_error(message: str) -> StatusError:
     return StatusError(500, "InternalError", f"Internal error occurred: {message}")
 
 
-def service_unavailable(message: str = "the server is currently unable to handle the request") -> StatusError:
+def service_unavailable(
+    message: str = "the server is currently unable to handle the request",
+) -> StatusError:
     return StatusError(503, "ServiceUnavailable", message)
 
 
