@@ -28,11 +28,6 @@ from kuberay_py.sandbox.clock import SandboxClock
 from kuberay_py.sandbox.registry import crds, errors, names, strategies
 from kuberay_py.sandbox.registry.catalog import Catalog, ResourceType
 from kuberay_py.sandbox.registry.errors import Cause, StatusError
-from kuberay_py.sandbox.registry.patching import (
-    apply_json_patch,
-    apply_merge_patch,
-    apply_strategic_merge_patch,
-)
 from kuberay_py.sandbox.registry.registry import AdmissionPlugin, Operation, Watch
 from kuberay_py.sandbox.registry.selectors import (
     FieldSelector,
@@ -670,6 +665,9 @@ class Registry:
         subresource: str | None = None,
         opts: WriteOptions = _NO_WRITE,
     ) -> tuple[Obj, bool]:
+        # Imported here so that reads and writes never pay for the patch machinery's import.
+        from kuberay_py.sandbox.registry import patching
+
         patch = clone(patch)
         key = self._key(rt, namespace, name)
         old = self.storage.get(key)
@@ -689,17 +687,17 @@ class Registry:
         if patch_type == "json":
             if not isinstance(patch, list):
                 raise errors.bad_request("json patch must be a list of operations")
-            patched = apply_json_patch(doc, patch)
+            patched = patching.apply_json_patch(doc, patch)
         elif patch_type in ("merge", "apply"):
             if not isinstance(patch, dict):
                 raise errors.bad_request("merge patch must be a JSON object")
-            patched = apply_merge_patch(doc, patch)
+            patched = patching.apply_merge_patch(doc, patch)
         elif patch_type == "strategic":
             if rt.is_crd:
                 raise StatusError(415, "UnsupportedMediaType", UNSUPPORTED_CR_PATCH)
             if not isinstance(patch, dict):
                 raise errors.bad_request("strategic merge patch must be a JSON object")
-            patched = apply_strategic_merge_patch(doc, patch, rt.kind, rt.api_version)
+            patched = patching.apply_strategic_merge_patch(doc, patch, rt.kind, rt.api_version)
         else:
             raise errors.unsupported_media_type(str(patch_type))
         if not isinstance(patched, dict):
