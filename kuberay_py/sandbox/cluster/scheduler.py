@@ -322,28 +322,28 @@ class Scheduler:
         self._bind(pod, key, best["metadata"]["name"], req)
 
     def _bind(self, pod: dict[str, Any], key: ObjKey, node: str, req: Resources) -> None:
-        bound = copy.deepcopy(pod)
-        bound["spec"]["nodeName"] = node
+        """POST pods/binding: one write sets spec.nodeName and PodScheduled=True."""
+        binding = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": key[1], "namespace": key[0], "uid": pod["metadata"].get("uid")},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        }
         try:
-            stored = self.registry.update(self.pods_rt, key[0], key[1], bound)
+            stored = self.registry.update(
+                self.pods_rt, key[0], key[1], binding, subresource="binding"
+            )
         except StatusError as exc:
-            if exc.code in (404, 409):
-                self.queue.add(key)  # changed under us: look again
+            if exc.code == 404:
+                return
+            if exc.code == 409:
+                self.queue.add(key)  # changed under us (or bound by someone else): look again
                 return
             raise
         self._account(key, node, req)
         self._unschedulable.discard(key)
         self._backoff.pop(key, None)
         self.scheduled += 1
-        status_obj = copy.deepcopy(stored)
-        status = status_obj.setdefault("status", {})
-        status.setdefault("phase", "Pending")
-        _set_condition(status, "PodScheduled", "True", None, None, self.clock)
-        try:
-            self.registry.update(self.pods_rt, key[0], key[1], status_obj, subresource="status")
-        except StatusError as exc:
-            if exc.code not in (404, 409):
-                raise
         self.events.normal(
             stored, "Scheduled", f"Successfully assigned {key[0]}/{key[1]} to {node}"
         )
