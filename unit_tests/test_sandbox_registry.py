@@ -11,7 +11,12 @@ import pytest
 from kuberay_py.sandbox.registry.catalog import Catalog, ResourceType
 from kuberay_py.sandbox.registry.errors import Cause, StatusError
 from kuberay_py.sandbox.registry.store import Registry
-from kuberay_py.sandbox.registry.types import DeleteOptions, ListOptions, WriteOptions
+from kuberay_py.sandbox.registry.types import (
+    DeleteOptions,
+    ListOptions,
+    WatchOptions,
+    WriteOptions,
+)
 from kuberay_py.sandbox.storage.sqlite import SqliteStorage
 
 Obj = dict[str, Any]
@@ -837,13 +842,5 @@ def test_sqlite_restart_keeps_everything(tmp_path: Path) -> None:
     )
     assert int(created["metadata"]["resourceVersion"]) == last_rv + 1
     # History from before the restart is gone: watching from an old rv is 410.
-    raises(
-        410,
-        reg2.watch,
-        widgets2,
-        None,
-        __import__("kuberay_py.sandbox.registry.types", fromlist=["WatchOptions"]).WatchOptions(
-            resource_version="1"
-        ),
-    )
+    raises(410, reg2.watch, widgets2, None, WatchOptions(resource_version="1"))
     reg2.close()

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from kuberay_py.sandbox.clock import SandboxClock
-from kuberay_py.sandbox.registry import crds, errors, names, strategies
+from kuberay_py.sandbox.registry import crds, errors, names, patching, strategies
 from kuberay_py.sandbox.registry.catalog import Catalog, ResourceType
 from kuberay_py.sandbox.registry.errors import Cause, StatusError
 from kuberay_py.sandbox.registry.registry import AdmissionPlugin, Operation, Watch
@@ -665,9 +665,6 @@ class Registry:
         subresource: str | None = None,
         opts: WriteOptions = _NO_WRITE,
     ) -> tuple[Obj, bool]:
-        # Imported here so that reads and writes never pay for the patch machinery's import.
-        from kuberay_py.sandbox.registry import patching
-
         patch = clone(patch)
         key = self._key(rt, namespace, name)
         old = self.storage.get(key)
