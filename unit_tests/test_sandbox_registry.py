@@ -415,6 +415,8 @@ def test_status_subresource_rules(reg: Registry, deploys: ResourceType) -> None:
 
 def test_pod_binding_subresource(reg: Registry, pods: ResourceType) -> None:
     reg.create(pods, "default", pod("p"))
+    wrong_uid = {"metadata": {"name": "p", "uid": "other"}, "target": {"name": "node-1"}}
+    raises(409, reg.update, pods, "default", "p", wrong_uid, subresource="binding")
     bound = reg.update(pods, "default", "p", {"target": {"name": "node-1"}}, subresource="binding")
     assert bound["spec"]["nodeName"] == "node-1"
     assert bound["status"]["conditions"][0]["type"] == "PodScheduled"

@@ -519,6 +519,15 @@ class Registry:
                     name,
                     [Cause("FieldValueRequired", "Required value", "target.name")],
                 )
+            uid = body["metadata"].get("uid")
+            if uid and uid != old["metadata"].get("uid"):
+                raise errors.conflict(
+                    rt.resource,
+                    rt.group,
+                    name,
+                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
+                    f"{old['metadata'].get('uid')}",
+                )
             current = (new.get("spec") or {}).get("nodeName")
             if current:
                 raise errors.conflict(
