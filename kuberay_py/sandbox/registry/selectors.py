@@ -715,17 +715,20 @@ def parse_field_selector(selector: str | None, kind: str) -> FieldSelector:
     """
     if not selector:
         return FieldSelector()
-    terms: list[FieldTerm] = []
-    for part in sorted(_split_terms(selector)):
+    parsed: list[tuple[str, str, bool]] = []
+    for part in _split_terms(selector):
         if part == "":
             continue
         split = _split_term(part)
         if split is None:
             raise errors.bad_request(f"invalid selector: '{selector}'; can't understand '{part}'")
         lhs, op, rhs = split
-        value = _unescape_field_value(rhs)
+        parsed.append((lhs, _unescape_field_value(rhs), op == "!="))
+    # Like kube, the whole string parses before any field label is checked.
+    terms: list[FieldTerm] = []
+    for lhs, value, negate in sorted(parsed):  # canonical order: str() round-trips
         getter = _getter(kind, lhs)
         if getter is None:
             raise errors.bad_request(f"field label not supported: {lhs}")
-        terms.append(FieldTerm(lhs, value, op == "!=", getter))
+        terms.append(FieldTerm(lhs, value, negate, getter))
     return FieldSelector(tuple(terms))
