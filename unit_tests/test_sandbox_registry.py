@@ -174,6 +174,26 @@ def test_invalid_names_use_kube_messages(
     assert "a DNS-1035 label" in err.message
 
 
+def test_labels_and_annotations_validated(reg: Registry, cms: ResourceType) -> None:
+    err = raises(
+        422,
+        reg.create,
+        cms,
+        "default",
+        {"metadata": {"name": "a", "labels": {"bad key": "ok", "good": "bad value"}}},
+    )
+    assert [c.field for c in err.causes] == ["metadata.labels", "metadata.labels"]
+    assert err.causes[0].message.startswith('Invalid value: "bad key": name part must consist')
+    assert err.causes[1].message.startswith('Invalid value: "bad value": a valid label must be')
+    big = {"metadata": {"name": "a", "annotations": {"k": "x" * (256 * 1024)}}}
+    err = raises(422, reg.create, cms, "default", big)
+    assert err.causes == [
+        Cause(
+            "FieldValueTooLong", "Too long: must have at most 262144 bytes", "metadata.annotations"
+        )
+    ]
+
+
 def test_namespace_must_exist_and_not_terminate(
     reg: Registry, cms: ResourceType, nss: ResourceType
 ) -> None:

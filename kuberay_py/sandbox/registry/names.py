@@ -11,6 +11,7 @@ import random
 import re
 
 from kuberay_py.sandbox.registry.errors import Cause
+from kuberay_py.sandbox.registry.selectors import label_value_errors, qualified_name_errors
 
 DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 DNS1123_SUBDOMAIN_FMT = DNS1123_LABEL_FMT + r"(\." + DNS1123_LABEL_FMT + ")*"
@@ -98,3 +99,34 @@ def name_causes(group: str, kind: str, name: str, field: str = "metadata.name") 
     else:
         msgs = dns1123_subdomain_errors(name)
     return [_invalid(field, name, m) for m in msgs]
+
+
+ANNOTATIONS_MAX_BYTES = 256 * 1024
+
+
+def metadata_causes(meta: dict[str, object]) -> list[Cause]:
+    """Label keys/values and annotation keys/size, as kube's ValidateObjectMeta words them."""
+    causes: list[Cause] = []
+    labels = meta.get("labels")
+    if isinstance(labels, dict):
+        for key, value in labels.items():
+            causes += [_invalid("metadata.labels", key, m) for m in qualified_name_errors(key)]
+            if isinstance(value, str):
+                causes += [_invalid("metadata.labels", value, m) for m in label_value_errors(value)]
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict):
+        size = 0
+        for key, value in annotations.items():
+            causes += [
+                _invalid("metadata.annotations", key, m) for m in qualified_name_errors(key.lower())
+            ]
+            size += len(key) + (len(value) if isinstance(value, str) else 0)
+        if size > ANNOTATIONS_MAX_BYTES:
+            causes.append(
+                Cause(
+                    "FieldValueTooLong",
+                    f"Too long: must have at most {ANNOTATIONS_MAX_BYTES} bytes",
+                    "metadata.annotations",
+                )
+            )
+    return causes

@@ -285,6 +285,9 @@ class Registry:
         causes: list[Cause] = []
         if old is None:
             causes += names.name_causes(rt.group, rt.kind, name)
+        meta = obj["metadata"]
+        if meta.get("labels") or meta.get("annotations"):
+            causes += names.metadata_causes(meta)
         causes += strategies.validate(rt, obj, old)
         if rt.is_crd and self.schema_validator is not None:
             causes += self.schema_validator(rt, obj, old)
