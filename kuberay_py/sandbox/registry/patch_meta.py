@@ -17,9 +17,9 @@ metadata, which is exactly when kube refuses strategic merge patches.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,12 +33,16 @@ _REF_PREFIX: Final = "#/$defs/"
 
 
 def _schema_root() -> Path | None:
-    try:
-        root = resources.files("kubernetes_validate") / "kubernetes-json-schema"
-    except ModuleNotFoundError:
+    # find_spec locates the package without importing it: importing kubernetes_validate
+    # pulls in jsonschema and costs more than loading the definitions themselves.
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(str(root))
-    return path if path.is_dir() else None
+    for location in spec.submodule_search_locations:
+        path = Path(location) / "kubernetes-json-schema"
+        if path.is_dir():
+            return path
+    return None
 
 
 def definitions_path(preferred: tuple[int, int] = PREFERRED_KUBE_VERSION) -> Path | None:

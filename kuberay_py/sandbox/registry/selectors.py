@@ -141,9 +141,10 @@ class Requirement:
         if op == "!":
             return self.key not in labels
         # ">" and "<": the label must hold an integer (kube parses int64).
-        if self.key not in labels or not _INT_RE.match(labels[self.key]):
+        have_text = labels.get(self.key)
+        if not isinstance(have_text, str) or not _INT_RE.match(have_text):
             return False
-        have = int(labels[self.key])
+        have = int(have_text)
         want = int(self.values[0])
         return have > want if op == ">" else have < want
 
