@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kuberay_py.sandbox.registry.catalog import Catalog, ResourceType
 from kuberay_py.sandbox.registry.errors import Cause, StatusError
@@ -192,6 +194,29 @@ def test_labels_and_annotations_validated(reg: Registry, cms: ResourceType) -> N
             "FieldValueTooLong", "Too long: must have at most 262144 bytes", "metadata.annotations"
         )
     ]
+
+
+def test_owner_references_validated(reg: Registry, cms: ResourceType) -> None:
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": "u", "controller": True}
+    reg.create(cms, "default", {"metadata": {"name": "ok", "ownerReferences": [ref]}})
+    err = raises(
+        422,
+        reg.create,
+        cms,
+        "default",
+        {"metadata": {"name": "a", "ownerReferences": [{**ref, "uid": ""}, {**ref, "name": "p"}]}},
+    )
+    assert [c.field for c in err.causes] == [
+        "metadata.ownerReferences.uid",
+        "metadata.ownerReferences",
+    ]
+    assert err.causes[0].message == 'Invalid value: "": uid must not be empty'
+
+
+def test_wrongly_typed_fields_are_400_not_500(reg: Registry, pods: ResourceType) -> None:
+    body = pod("p")
+    body["spec"]["containers"][0]["resources"] = 5
+    raises(400, reg.create, pods, "default", body)
 
 
 def test_namespace_must_exist_and_not_terminate(
@@ -866,3 +891,76 @@ def test_sqlite_restart_keeps_everything(tmp_path: Path) -> None:
     # History from before the restart is gone: watching from an old rv is 410.
     raises(410, reg2.watch, widgets2, None, WatchOptions(resource_version="1"))
     reg2.close()
+
+
+# -- robustness: any body gives a StatusError below 500, never another exception ------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 70000) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "name",
+                    "image",
+                    "ports",
+                    "port",
+                    "spec",
+                    "containers",
+                    "resources",
+                    "template",
+                    "selector",
+                    "matchLabels",
+                    "type",
+                    "data",
+                    "labels",
+                    "restartPolicy",
+                    "metadata",
+                    "targetPort",
+                    "x",
+                ]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    resource=st.sampled_from(
+        [
+            ("", "pods"),
+            ("", "services"),
+            ("apps", "deployments"),
+            ("batch", "jobs"),
+            ("", "configmaps"),
+            ("", "secrets"),
+        ]
+    ),
+    spec=_json,
+    data=_json,
+    meta=st.dictionaries(
+        st.sampled_from(["labels", "annotations", "finalizers", "ownerReferences", "generateName"]),
+        _json,
+        max_size=2,
+    ),
+)
+def test_random_bodies_never_crash(
+    resource: tuple[str, str], spec: Any, data: Any, meta: Obj
+) -> None:
+    catalog = Catalog()
+    reg = Registry(catalog)
+    rtype = rt(catalog, resource[0], "v1", resource[1])
+    body = {"metadata": {"name": "x", **meta}, "spec": spec, "data": data}
+    try:
+        reg.create(rtype, "default", body)
+    except StatusError as exc:
+        assert exc.code < 500, exc.status
+    try:
+        reg.patch(rtype, "default", "x", "merge", {"spec": spec, "metadata": meta})
+    except StatusError as exc:
+        assert exc.code < 500, exc.status

@@ -130,3 +130,33 @@ def metadata_causes(meta: dict[str, object]) -> list[Cause]:
                 )
             )
     return causes
+
+
+def owner_reference_causes(refs: object) -> list[Cause]:
+    """The checks on metadata.ownerReferences the garbage collector relies on."""
+    field = "metadata.ownerReferences"
+    if refs is None:
+        return []
+    if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
+        return [Cause("FieldValueInvalid", "Invalid value: must be a list of objects", field)]
+    causes: list[Cause] = []
+    controllers = 0
+    for ref in refs:
+        api_version = ref.get("apiVersion")
+        if not api_version or not isinstance(api_version, str):
+            causes.append(_invalid(f"{field}.apiVersion", "", "version must not be empty"))
+        for key in ("kind", "name", "uid"):
+            value = ref.get(key)
+            if not value or not isinstance(value, str):
+                causes.append(_invalid(f"{field}.{key}", "", f"{key} must not be empty"))
+        if ref.get("controller") is True:
+            controllers += 1
+    if controllers > 1:
+        causes.append(
+            Cause(
+                "FieldValueInvalid",
+                "Invalid value: Only one reference can have Controller set to true",
+                field,
+            )
+        )
+    return causes

@@ -137,6 +137,13 @@ def _rfc3339(when: dt.datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _decode_error(rt: ResourceType, exc: Exception) -> StatusError:
+    """A body whose fields have the wrong JSON types: kube fails to decode it (400)."""
+    return errors.bad_request(
+        f"unable to decode the {rt.kind} body: a field has the wrong type ({exc})"
+    )
+
+
 class _Matcher:
     """Label and field selectors combined into the one filter the watch hub applies."""
 
@@ -268,7 +275,10 @@ class Registry:
 
     def _prepare(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         """Kind defaults, CRD status, and CRD schema defaults (in that order)."""
-        strategies.prepare(rt, obj, old)
+        try:
+            strategies.prepare(rt, obj, old)
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            raise _decode_error(rt, exc) from None
         if crds.is_crd_type(rt):
             causes = crds.validate_crd(obj, old)
             if causes:
@@ -288,7 +298,12 @@ class Registry:
         meta = obj["metadata"]
         if meta.get("labels") or meta.get("annotations"):
             causes += names.metadata_causes(meta)
-        causes += strategies.validate(rt, obj, old)
+        if "ownerReferences" in meta:
+            causes += names.owner_reference_causes(meta["ownerReferences"])
+        try:
+            causes += strategies.validate(rt, obj, old)
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            raise _decode_error(rt, exc) from None
         if rt.is_crd and self.schema_validator is not None:
             causes += self.schema_validator(rt, obj, old)
         if causes:
