@@ -295,6 +295,23 @@ def test_pod_requires_containers(reg: Registry, pods: ResourceType) -> None:
     assert err.causes[0].field == "spec.containers[0].image"
 
 
+def test_pod_spec_is_immutable_but_image(reg: Registry, pods: ResourceType) -> None:
+    p = reg.create(pods, "default", pod("p", node="n1"))
+    image = {**p["spec"], "containers": [{**p["spec"]["containers"][0], "image": "busybox:2"}]}
+    updated = reg.update(pods, "default", "p", {**p, "spec": image})
+    assert updated["spec"]["containers"][0]["image"] == "busybox:2"
+    err = raises(
+        422,
+        reg.update,
+        pods,
+        "default",
+        "p",
+        {**updated, "spec": {**updated["spec"], "hostname": "x"}},
+    )
+    assert err.causes[0].field == "spec"
+    assert err.causes[0].message.startswith("Forbidden: pod updates may not change fields")
+
+
 def test_service_defaults_and_validation(reg: Registry, catalog: Catalog) -> None:
     services = rt(catalog, "", "v1", "services")
     svc = reg.create(

@@ -188,8 +188,37 @@ def prepare_pod(obj: Obj, old: Obj | None) -> None:
         obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
 
 
+POD_UPDATE_FORBIDDEN = (
+    "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only "
+    "additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be "
+    "set to 1 if it was previously negative)"
+)
+_POD_MUTABLE = ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds")
+
+
+def _pod_spec_fingerprint(spec: Obj, old_node: str | None) -> Obj:
+    """The spec without the fields an update may change (images, tolerations, ...)."""
+    out = {k: v for k, v in spec.items() if k not in _POD_MUTABLE}
+    if not old_node:
+        out.pop("nodeName", None)  # binding sets it once (the scheduler may also update it)
+    for key in ("containers", "initContainers"):
+        if isinstance(out.get(key), list):
+            out[key] = [
+                {k: v for k, v in c.items() if k != "image"} if isinstance(c, dict) else c
+                for c in out[key]
+            ]
+    return out
+
+
 def validate_pod(obj: Obj, old: Obj | None) -> list[Cause]:
-    return _validate_pod_spec(obj.get("spec"), "spec")
+    causes = _validate_pod_spec(obj.get("spec"), "spec")
+    if old is not None and not causes:
+        old_spec = old.get("spec") or {}
+        node = old_spec.get("nodeName")
+        if _pod_spec_fingerprint(obj["spec"], node) != _pod_spec_fingerprint(old_spec, node):
+            causes.append(Cause("FieldValueForbidden", POD_UPDATE_FORBIDDEN, "spec"))
+    return causes
 
 
 # -- workloads -------------------------------------------------------------------------------
