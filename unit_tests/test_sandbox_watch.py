@@ -102,6 +102,10 @@ def test_watch_from_resource_version_replays_history(reg: Registry, cms: Resourc
     assert summary(drain(w)) == [("ADDED", "b"), ("DELETED", "a")]
     latest = reg.watch(cms, None, WatchOptions(resource_version=str(reg.resource_version)))
     assert drain(latest) == []
+    ahead = reg.watch(cms, None, WatchOptions(resource_version=str(reg.resource_version + 1)))
+    reg.create(cms, "default", cm("skipped"))
+    reg.create(cms, "default", cm("seen"))
+    assert summary(drain(ahead)) == [("ADDED", "seen")]
 
 
 def test_compacted_and_overflowed_history_is_gone(catalog: Catalog, cms: ResourceType) -> None:

@@ -71,6 +71,8 @@ class HubWatch(Watch):
         self._waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.overflowed = False
+        # A watch from a resourceVersion ahead of the store skips changes up to it.
+        self.min_rv = 0
 
     # -- filtering -------------------------------------------------------------------------
 
@@ -122,7 +124,7 @@ class HubWatch(Watch):
             waiter.set_result(None)
 
     def offer(self, change: Change, shared: WatchEvent | None = None) -> None:
-        if self.closed:
+        if self.closed or change.rv <= self.min_rv:
             return
         event = self._event_for(change, shared)
         if event is not None:
@@ -266,6 +268,7 @@ class WatchHub:
         if initial is not None:
             w.push_initial(initial, initial_end_bookmark)
         if since_rv is not None:
+            w.min_rv = since_rv
             for change in self._rings.get(resource_key, ()):
                 if change.rv > since_rv:
                     w.offer(change)
