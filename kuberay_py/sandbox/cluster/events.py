@@ -67,11 +67,15 @@ class EventRecorder:
         self._recent: dict[_AggKey, tuple[str, str]] = {}
         self._rt = registry.catalog.get("", "v1", "events") or _EVENTS_RT_FALLBACK
 
-    def normal(self, obj: dict[str, Any], reason: str, message: str, **kw: Any) -> None:
-        self.record(obj, "Normal", reason, message, **kw)
+    def normal(
+        self, obj: dict[str, Any], reason: str, message: str, **kw: Any
+    ) -> dict[str, Any] | None:
+        return self.record(obj, "Normal", reason, message, **kw)
 
-    def warning(self, obj: dict[str, Any], reason: str, message: str, **kw: Any) -> None:
-        self.record(obj, "Warning", reason, message, **kw)
+    def warning(
+        self, obj: dict[str, Any], reason: str, message: str, **kw: Any
+    ) -> dict[str, Any] | None:
+        return self.record(obj, "Warning", reason, message, **kw)
 
     def record(
         self,
