@@ -440,11 +440,17 @@ def test_event_field_selectors(selector: str, core: bool, new: bool) -> None:
         ("Namespace", "status.phase=Terminating", {"status": {"phase": "Active"}}, False),
         ("Job", "status.successful=1", {"status": {"succeeded": 1}}, True),
         ("Job", "status.successful=0", {"status": {}}, True),
-        ("ReplicaSet", "status.replicas=3", {"status": {"replicas": 3}}, True),
-        ("ReplicaSet", "status.replicas=0", {}, True),
+        ("ReplicationController", "status.replicas=3", {"status": {"replicas": 3}}, True),
+        ("ReplicationController", "status.replicas=0", {}, True),
+        ("Service", "spec.type=ClusterIP", {"spec": {"type": "ClusterIP"}}, True),
+        ("Service", "spec.clusterIP=None", {"spec": {"clusterIP": "None"}}, True),
+        ("Service", "spec.clusterIP=None", {"spec": {"clusterIP": "127.96.0.1"}}, False),
+        ("CertificateSigningRequest", "spec.signerName=x", {"spec": {"signerName": "x"}}, True),
+        ("Pod", "spec.host=node-a", {"spec": {"nodeName": "node-a"}}, True),  # old alias
+        ("Pod", "status.podIPs=", {"status": {"podIPs": [{"ip": "1.2.3.4"}]}}, True),
         ("RayCluster", "metadata.name=rc", {"metadata": {"name": "rc"}}, True),
         ("ConfigMap", "metadata.namespace=default", {"metadata": {"namespace": "default"}}, True),
-        ("Node", "metadata.namespace=", {"metadata": {"name": "n1"}}, True),
+        ("Deployment", "metadata.namespace=a", {"metadata": {"namespace": "a"}}, True),
     ],
 )
 def test_kind_specific_field_selectors(
@@ -457,13 +463,15 @@ def test_kind_specific_field_selectors(
     ("kind", "field"),
     [
         ("RayCluster", "spec.nodeName"),
-        ("ConfigMap", "data.key"),
         ("Pod", "spec.containers"),
         ("Pod", "type"),
         ("Secret", "status.phase"),
         ("Service", "spec.nodeName"),
         ("Pod", "metadata.labels"),
         ("Pod", " metadata.name"),  # no trimming, as kube
+        ("Node", "metadata.namespace"),  # cluster-scoped kinds with a conversion func
+        ("Namespace", "metadata.namespace"),
+        ("Event", "message"),
     ],
 )
 def test_unsupported_field_is_400(kind: str, field: str) -> None:
@@ -474,9 +482,50 @@ def test_unsupported_field_is_400(kind: str, field: str) -> None:
     assert info.value.message == f"field label not supported: {field}"
 
 
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    [("ConfigMap", "data.key"), ("ReplicaSet", "status.replicas"), ("Deployment", "spec.paused")],
+)
+def test_builtin_kinds_without_conversion_use_the_default_message(kind: str, field: str) -> None:
+    with pytest.raises(StatusError) as info:
+        parse_field_selector(f"{field}=x", kind)
+    assert info.value.code == 400
+    assert info.value.message == (
+        f'"{field}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+    )
+
+
+def test_job_has_its_own_message() -> None:
+    with pytest.raises(StatusError) as info:
+        parse_field_selector("status.succeeded=1", "Job")
+    assert info.value.message == 'field label "status.succeeded" not supported for batchv1.Job'
+
+
+def test_custom_resources_scope_and_selectable_fields() -> None:
+    rc = {"metadata": {"name": "r", "namespace": "ns"}, "spec": {"color": "red", "size": 3}}
+    sel = parse_field_selector(
+        "spec.color=red,spec.size=3", "RayCluster", selectable_fields=[".spec.color", "spec.size"]
+    )
+    assert sel.matches(rc)
+    assert not parse_field_selector(
+        "spec.color=blue", "RayCluster", selectable_fields=[".spec.color"]
+    ).matches(rc)
+    assert parse_field_selector("metadata.namespace=ns", "RayCluster").matches(rc)
+    with pytest.raises(StatusError) as info:
+        parse_field_selector("metadata.namespace=ns", "Widget", namespaced=False)
+    assert info.value.message == "field label not supported: metadata.namespace"
+    # A CR whose kind shares a built-in's name is still a CR when its group says so.
+    with pytest.raises(StatusError) as info:
+        parse_field_selector("status.phase=x", "Pod", api_version="example.com/v1")
+    assert info.value.message == "field label not supported: status.phase"
+    assert parse_field_selector("status.phase=x", "Pod", api_version="v1").terms
+
+
 def test_supported_fields_lists_kind_fields() -> None:
     assert supported_fields("RayCluster") == {"metadata.name", "metadata.namespace"}
-    assert "status.podIP" in supported_fields("Pod")
+    assert supported_fields("ConfigMap") == {"metadata.name", "metadata.namespace"}
+    assert supported_fields("Node") == {"metadata.name", "spec.unschedulable"}
+    assert {"status.podIP", "spec.host"} <= supported_fields("Pod")
     assert {"involvedObject.uid", "regarding.uid", "source"} <= supported_fields("Event")
 
 

@@ -556,44 +556,145 @@ _EVENT_FIELDS: Final[dict[str, FieldGetter]] = {
     "reason": _path("reason"),
     "reportingComponent": _first_of(_path("reportingComponent"), _path("reportingController")),
     "reportingController": _first_of(_path("reportingController"), _path("reportingComponent")),
-    "source": _first_of(_path("source", "component"), _path("deprecatedSource", "component")),
+    "source": _first_of(
+        _path("source", "component"),
+        _path("deprecatedSource", "component"),
+        _path("reportingComponent"),
+        _path("reportingController"),
+    ),
     "type": _path("type"),
 }
 
-# Field labels kube-apiserver accepts per kind, beyond metadata.name / metadata.namespace.
-KIND_FIELDS: Final[dict[str, dict[str, FieldGetter]]] = {
-    "Pod": {
-        "spec.nodeName": _path("spec", "nodeName"),
-        "spec.restartPolicy": _path("spec", "restartPolicy"),
-        "spec.schedulerName": _path("spec", "schedulerName"),
-        "spec.serviceAccountName": _path("spec", "serviceAccountName"),
-        "spec.hostNetwork": _path("spec", "hostNetwork", default="false"),
-        "status.phase": _path("status", "phase"),
-        "status.podIP": _pod_ip,
-        "status.nominatedNodeName": _path("status", "nominatedNodeName"),
-    },
-    "Event": _EVENT_FIELDS,
-    "Secret": {"type": _path("type")},
-    "Node": {"spec.unschedulable": _path("spec", "unschedulable", default="false")},
-    "Namespace": {"status.phase": _path("status", "phase")},
-    "Job": {"status.successful": _path("status", "succeeded", default="0")},
-    "ReplicaSet": {"status.replicas": _path("status", "replicas", default="0")},
-    "ReplicationController": {"status.replicas": _path("status", "replicas", default="0")},
-}
-
-_COMMON_FIELDS: Final[dict[str, FieldGetter]] = {
-    "metadata.name": _path("metadata", "name"),
+_NAME: Final[dict[str, FieldGetter]] = {"metadata.name": _path("metadata", "name")}
+_NAME_AND_NAMESPACE: Final[dict[str, FieldGetter]] = {
+    **_NAME,
     "metadata.namespace": _path("metadata", "namespace"),
 }
 
 
-def supported_fields(kind: str) -> frozenset[str]:
-    """Every field label `kind` accepts in a field selector."""
-    return frozenset(_COMMON_FIELDS) | frozenset(KIND_FIELDS.get(kind, {}))
+def _not_supported(field: str) -> str:
+    return f"field label not supported: {field}"
 
 
-def _getter(kind: str, field: str) -> FieldGetter | None:
-    return _COMMON_FIELDS.get(field) or KIND_FIELDS.get(kind, {}).get(field)
+def _not_known(field: str) -> str:
+    """runtime.DefaultMetaV1FieldSelectorConversion's wording (kinds with no conversion)."""
+    return f'"{field}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+
+
+@attrs.frozen
+class FieldRules:
+    """The field labels one kind accepts, how each is read, and how a refusal is worded.
+
+    Mirrors the field label conversion function kube-apiserver registers per
+    kind (k8s.io/kubernetes/pkg/apis/*/v1/conversion.go); `aliases` are labels
+    the conversion rewrites (`spec.host` is an old name of `spec.nodeName`).
+    """
+
+    fields: Mapping[str, FieldGetter]
+    reject: Callable[[str], str] = _not_supported
+    aliases: Mapping[str, str] = attrs.field(factory=dict)
+
+
+# Kinds with a registered conversion function, as kube-apiserver 1.32 has them. Cluster-scoped
+# Node and Namespace do not accept metadata.namespace. For "Event" the core and events.k8s.io
+# spellings are both accepted and each reads whichever shape the stored object has.
+KIND_RULES: Final[dict[str, FieldRules]] = {
+    "Pod": FieldRules(
+        {
+            **_NAME_AND_NAMESPACE,
+            "spec.nodeName": _path("spec", "nodeName"),
+            "spec.restartPolicy": _path("spec", "restartPolicy"),
+            "spec.schedulerName": _path("spec", "schedulerName"),
+            "spec.serviceAccountName": _path("spec", "serviceAccountName"),
+            "spec.hostNetwork": _path("spec", "hostNetwork", default="false"),
+            "status.phase": _path("status", "phase"),
+            "status.podIP": _pod_ip,
+            # Accepted by the conversion but never set by PodToSelectableFields: always "".
+            "status.podIPs": lambda obj: "",
+            "status.nominatedNodeName": _path("status", "nominatedNodeName"),
+        },
+        aliases={"spec.host": "spec.nodeName"},
+    ),
+    "Node": FieldRules(
+        {**_NAME, "spec.unschedulable": _path("spec", "unschedulable", default="false")}
+    ),
+    "Namespace": FieldRules({**_NAME, "status.phase": _path("status", "phase")}),
+    "Secret": FieldRules({**_NAME_AND_NAMESPACE, "type": _path("type")}),
+    "Service": FieldRules(
+        {
+            **_NAME_AND_NAMESPACE,
+            "spec.clusterIP": _path("spec", "clusterIP"),
+            "spec.type": _path("spec", "type"),
+        }
+    ),
+    "ReplicationController": FieldRules(
+        {**_NAME_AND_NAMESPACE, "status.replicas": _path("status", "replicas", default="0")}
+    ),
+    "Event": FieldRules({**_NAME_AND_NAMESPACE, **_EVENT_FIELDS}),
+    "Job": FieldRules(
+        {**_NAME_AND_NAMESPACE, "status.successful": _path("status", "succeeded", default="0")},
+        reject=lambda field: f'field label "{field}" not supported for batchv1.Job',
+    ),
+    "CertificateSigningRequest": FieldRules(
+        {**_NAME, "spec.signerName": _path("spec", "signerName")}
+    ),
+}
+
+# Built-in kinds without a conversion function (ConfigMap, Deployment, ReplicaSet, ...).
+_DEFAULT_RULES: Final = FieldRules(_NAME_AND_NAMESPACE, reject=_not_known)
+
+
+def _builtin_kinds() -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
+    from kuberay_py.sandbox.registry.catalog import BUILTIN_TYPES
+
+    return (
+        frozenset(t.kind for t in BUILTIN_TYPES),
+        frozenset((t.group, t.kind) for t in BUILTIN_TYPES),
+    )
+
+
+_BUILTIN_KINDS, _BUILTIN_GROUP_KINDS = _builtin_kinds()
+
+
+def _json_path_getter(json_path: str) -> tuple[str, FieldGetter]:
+    label = json_path.lstrip(".")
+    return label, _path(*label.split("."))
+
+
+def field_rules(
+    kind: str,
+    *,
+    api_version: str | None = None,
+    namespaced: bool = True,
+    custom: bool | None = None,
+    selectable_fields: Iterable[str] = (),
+) -> FieldRules:
+    """The field label rules for a kind.
+
+    `custom` (a custom resource) is inferred when not given: a kind the
+    built-in catalog does not serve (in `api_version`'s group, when given) is
+    custom. Custom resources accept metadata.name, metadata.namespace when
+    namespaced, and the CRD's `selectableFields` JSON paths (`.spec.color`).
+    """
+    if custom is None:
+        if api_version is not None:
+            group = api_version.rpartition("/")[0]
+            custom = (group, kind) not in _BUILTIN_GROUP_KINDS
+        else:
+            custom = kind not in _BUILTIN_KINDS and kind not in KIND_RULES
+    if not custom:
+        return KIND_RULES.get(kind, _DEFAULT_RULES)
+    fields = dict(_NAME_AND_NAMESPACE if namespaced else _NAME)
+    for json_path in selectable_fields:
+        label, getter = _json_path_getter(json_path)
+        fields[label] = getter
+    return FieldRules(fields)
+
+
+def supported_fields(kind: str, **kwargs: Any) -> frozenset[str]:
+    """Every field label `kind` accepts in a field selector (see `field_rules`)."""
+    rules = field_rules(kind, **kwargs)
+    return frozenset(rules.fields) | frozenset(rules.aliases)
 
 
 @attrs.frozen
@@ -708,11 +809,21 @@ def _split_term(term: str) -> tuple[str, str, str] | None:
     return None
 
 
-def parse_field_selector(selector: str | None, kind: str) -> FieldSelector:
+def parse_field_selector(
+    selector: str | None,
+    kind: str,
+    *,
+    api_version: str | None = None,
+    namespaced: bool = True,
+    custom: bool | None = None,
+    selectable_fields: Iterable[str] = (),
+) -> FieldSelector:
     """Parses a `fieldSelector` query string for objects of `kind`.
 
-    Unsupported fields are a 400 `field label not supported: <field>`, exactly
-    as kube-apiserver answers; syntax errors are 400 with kube's wording.
+    The whole string is parsed first (syntax errors are 400 with kube's
+    wording), then every field label goes through the kind's rules (see
+    `field_rules`): an unsupported one is a 400 with the message kube-apiserver
+    gives for that kind, `field label not supported: <field>` for most.
     """
     if not selector:
         return FieldSelector()
@@ -725,11 +836,18 @@ def parse_field_selector(selector: str | None, kind: str) -> FieldSelector:
             raise errors.bad_request(f"invalid selector: '{selector}'; can't understand '{part}'")
         lhs, op, rhs = split
         parsed.append((lhs, _unescape_field_value(rhs), op == "!="))
-    # Like kube, the whole string parses before any field label is checked.
+    rules = field_rules(
+        kind,
+        api_version=api_version,
+        namespaced=namespaced,
+        custom=custom,
+        selectable_fields=selectable_fields,
+    )
     terms: list[FieldTerm] = []
     for lhs, value, negate in sorted(parsed):  # canonical order: str() round-trips
-        getter = _getter(kind, lhs)
+        field = rules.aliases.get(lhs, lhs)
+        getter = rules.fields.get(field)
         if getter is None:
-            raise errors.bad_request(f"field label not supported: {lhs}")
-        terms.append(FieldTerm(lhs, value, negate, getter))
+            raise errors.bad_request(rules.reject(lhs))
+        terms.append(FieldTerm(field, value, negate, getter))
     return FieldSelector(tuple(terms))
