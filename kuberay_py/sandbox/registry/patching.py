@@ -101,8 +101,32 @@ def _json_equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
-def _unprocessable(message: str) -> errors.StatusError:
-    return errors.StatusError(422, "Invalid", message)
+PATCH_REJECTED_MESSAGE: Final = "the server rejected our request due to an error in our request"
+
+
+class PatchNotApplied(errors.StatusError):
+    """A well-formed patch that cannot apply to this object.
+
+    kube-apiserver answers these (a failed `test`, a missing path, a list of
+    lists in a strategic patch) with 422 Invalid, the generic message
+    `PATCH_REJECTED_MESSAGE` and an empty `details` object, and clients match
+    on exactly that shape to tell a lost optimistic-concurrency race from other
+    failures. What went wrong is kept in `detail` for logs and tests.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(422, "Invalid", PATCH_REJECTED_MESSAGE)
+        self.detail = detail
+
+    @property
+    def status(self) -> dict[str, Any]:
+        body = super().status
+        body.setdefault("details", {})
+        return body
+
+
+def _unprocessable(detail: str) -> PatchNotApplied:
+    return PatchNotApplied(detail)
 
 
 def _check_operation(index: int, op: Any) -> dict[str, Any]:
