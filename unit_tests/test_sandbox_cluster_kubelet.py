@@ -287,3 +287,45 @@ async def test_pod_on_the_network_serves_through_callable_runtime() -> None:
             assert await resp.text() == "hi"
         c.registry.delete(c.pods, "default", "srv")
         await eventually(lambda: c.pod("srv") is None)
+
+
+async def test_readiness_gate_holds_ready_until_its_condition_is_true() -> None:
+    async with cluster() as c:
+        c.registry.create(
+            c.pods,
+            "default",
+            pod_manifest("gated", readinessGates=[{"conditionType": "example.com/lb"}]),
+        )
+        await eventually(lambda: is_true(c.pod("gated"), "ContainersReady"))
+        ready = condition(c.pod("gated"), "Ready")
+        assert ready["status"] == "False" and ready["reason"] == "ReadinessGatesNotReady"
+        assert ready["message"] == (
+            'corresponding condition of pod readiness gate "example.com/lb" does not exist.'
+        )
+        pod = c.pod("gated")
+        status = {
+            **pod["status"],
+            "conditions": [
+                *pod["status"]["conditions"],
+                {"type": "example.com/lb", "status": "True"},
+            ],
+        }
+        c.registry.update(c.pods, "default", "gated", {**pod, "status": status}, "status")
+        await eventually(lambda: is_true(c.pod("gated"), "Ready"))
+        assert is_true(c.pod("gated"), "example.com/lb")  # the gate's condition is kept
+
+
+async def test_deleted_node_registers_again() -> None:
+    async with cluster(kubelets=False, scheduler=False, nodes=1) as c:
+        nodes = c.rt("", "nodes")
+        node = c.get(nodes, None, "sandbox-node-1")
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.32.0"
+        assert is_true(node, "Ready") and condition(node, "Ready")["reason"] == "KubeletReady"
+        assert node["status"]["allocatable"] == {
+            "cpu": "8",
+            "memory": "32Gi",
+            "pods": "110",
+            "ephemeral-storage": "100Gi",
+        }
+        c.registry.delete(nodes, None, "sandbox-node-1")
+        await eventually(lambda: c.get(nodes, None, "sandbox-node-1"))  # 40 s heartbeat

@@ -793,7 +793,14 @@ class Kubelet:
         pods_rt = registry.catalog.get("", "v1", "pods")
         assert pods_rt is not None
         self.pods_rt: ResourceType = pods_rt
-        self.informer = Informer(registry, pods_rt, clock, name=f"kubelet-{node_name}")
+        # Like a real kubelet, watch only this node's pods (the registry serves this selector).
+        self.informer = Informer(
+            registry,
+            pods_rt,
+            clock,
+            field_selector=f"spec.nodeName={node_name}",
+            name=f"kubelet-{node_name}",
+        )
         self.informer.add_handler(self._on_pod)
         self.events = EventRecorder(registry, "kubelet", node_name)
         self.workers: dict[str, PodWorker] = {}
