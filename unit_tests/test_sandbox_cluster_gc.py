@@ -146,3 +146,37 @@ async def test_default_service_account_is_recreated() -> None:
         await eventually(lambda: c.get(sas, "default", "default"))
         c.registry.delete(sas, "default", "default")
         await eventually(lambda: c.get(sas, "default", "default"))
+
+
+async def test_custom_resource_owners_are_watched_once_their_crd_registers() -> None:
+    async with cluster(GarbageCollector, kubelets=False, scheduler=False) as c:
+        schema = {
+            "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        }
+        c.registry.create(
+            c.rt("apiextensions.k8s.io", "customresourcedefinitions"),
+            None,
+            {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {"name": "widgets.example.com"},
+                "spec": {
+                    "group": "example.com",
+                    "scope": "Namespaced",
+                    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema}],
+                },
+            },
+        )
+        widgets = await eventually(lambda: c.registry.catalog.get("example.com", "v1", "widgets"))
+        owner = c.registry.create(
+            widgets,
+            "default",
+            {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}},
+        )
+        cms = _gc(c)
+        c.registry.create(cms, "default", _cm("dep", owner))
+        gc = c.components[-1]
+        await eventually(lambda: owner["metadata"]["uid"] in gc.graph)
+        c.registry.delete(widgets, "default", "w")
+        await eventually(lambda: c.get(cms, "default", "dep") is None)
