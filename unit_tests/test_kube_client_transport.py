@@ -212,3 +212,39 @@ async def test_query_parameters(server: tuple[Script, str], tmp_path: Path) -> N
     }
     assert patch_req.headers["Content-Type"] == "application/apply-patch+yaml"
     assert dict(patch_req.query) == {"fieldManager": "me", "force": "true"}
+
+
+async def test_exec_plugin_token_is_cached_and_rerun_after_401(
+    server: tuple[Script, str], tmp_path: Path
+) -> None:
+    script, url = server
+    token = tmp_path / "token"
+    token.write_text("one")
+    runs = tmp_path / "runs"
+    plugin = tmp_path / "plugin.sh"
+    plugin.write_text(
+        "#!/bin/sh\n"
+        f'echo run >> "{runs}"\n'
+        f'printf \'{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",'
+        f'"status":{{"token":"%s"}}}}\' "$(cat "{token}")"\n'
+    )
+    plugin.chmod(0o755)
+    user = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": str(plugin),
+            "interactiveMode": "Never",
+        }
+    }
+    client = await KubeClient.from_config(write_kubeconfig(tmp_path, url, user), retry=FAST)
+    try:
+        await client.get(PODS, "p", "team")
+        await client.get(PODS, "p", "team")
+        token.write_text("two")
+        script.push(401, status(401, "Unauthorized"))
+        await client.get(PODS, "p", "team")
+    finally:
+        await client.close()
+    auth = [r.headers["Authorization"] for r in script.requests]
+    assert auth == ["Bearer one", "Bearer one", "Bearer one", "Bearer two"]
+    assert runs.read_text().count("run") == 2  # at load, then once after the 401

@@ -74,7 +74,12 @@ class Credentials:
                 if token:
                     self.configuration.api_key["BearerToken"] = f"Bearer {token}"
         elif self._exec_loader is not None:
-            if force and hasattr(self._exec_loader, "exec_plugin_expiry"):
+            has_expiry = hasattr(self._exec_loader, "exec_plugin_expiry")
+            if not force and not has_expiry:
+                # No expirationTimestamp: the token is good until the server says 401
+                # (client-go caches it the same way); do not spawn the plugin per request.
+                return
+            if force and has_expiry:
                 del self._exec_loader.exec_plugin_expiry
             await self._exec_loader.load_from_exec_plugin()
             exec_token = getattr(self._exec_loader, "token", None)
