@@ -1,0 +1,54 @@
+"""kubectl explain/apply/get through the sandbox's OpenAPI v3, CRD schemas and Table printers."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+
+from e2e.conftest import Kubectl
+
+MANIFESTS = Path(__file__).parent / "manifests"
+
+
+async def _install_raycluster_crd(kubectl: Kubectl) -> None:
+    (await kubectl("apply", "-f", str(MANIFESTS / "raycluster-crd.yaml"))).check()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        res = await kubectl("api-resources", "--api-group=ray.io", "-o", "name")
+        if "rayclusters.ray.io" in res.out:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("rayclusters.ray.io never appeared in discovery")
+
+
+async def test_explain_builtin_types(kubectl: Kubectl) -> None:
+    pod = (await kubectl("explain", "pod")).check().out
+    assert re.search(r"^KIND:\s+Pod$", pod, re.M) and re.search(r"^VERSION:\s+v1$", pod, re.M)
+    assert re.search(r"^\s+spec\s+<PodSpec>", pod, re.M), pod
+    port = (await kubectl("explain", "pod.spec.containers.livenessProbe.httpGet.port")).check().out
+    assert "<IntOrString>" in port, port
+    deploy = (await kubectl("explain", "deployment.spec.replicas")).check().out
+    assert re.search(r"^GROUP:\s+apps$", deploy, re.M) and "<integer>" in deploy
+
+
+async def test_explain_and_apply_a_custom_resource(kubectl: Kubectl) -> None:
+    await _install_raycluster_crd(kubectl)
+    explained = (await kubectl("explain", "rayclusters.spec.workerGroupSpecs")).check().out
+    assert re.search(r"^KIND:\s+RayCluster$", explained, re.M), explained
+    assert re.search(r"groupName\s+<string> -required-", explained), explained
+
+    sample = str(MANIFESTS / "raycluster-sample.yaml")
+    assert (
+        "raycluster.ray.io/raycluster-sample created"
+        in (await kubectl("apply", "-f", sample)).check().out
+    )
+    assert (
+        "raycluster.ray.io/raycluster-sample unchanged"
+        in (await kubectl("apply", "-f", sample)).check().out
+    )
+
+    table = (await kubectl("get", "rayclusters")).check().out
+    row = table.splitlines()[1]
+    assert row.startswith("raycluster-sample") and re.search(r"\d+s$", row), table
