@@ -97,7 +97,7 @@ def test_headless_and_external_name_get_no_ip() -> None:
 
 
 def test_requested_ip_honoured_validated_and_exclusive() -> None:
-    registry, ips, rt = make()
+    registry, _ips, rt = make()
     out = registry.create(rt, "default", svc("a", clusterIP="127.96.5.5"))
     assert out["spec"]["clusterIP"] == "127.96.5.5"
     msg = invalid_message(lambda: registry.create(rt, "default", svc("b", clusterIP="127.96.5.5")))
@@ -138,7 +138,7 @@ def test_update_keeps_allocated_ip_and_refuses_changes() -> None:
 
 
 def test_node_ports_allocated_kept_and_validated() -> None:
-    registry, ips, rt = make()
+    registry, _ips, rt = make()
     ports = [{"name": "http", "port": 80}, {"name": "metrics", "port": 8080, "nodePort": 30555}]
     out = registry.create(rt, "default", svc("np", type="NodePort", ports=ports))
     got = [p["nodePort"] for p in out["spec"]["ports"]]
@@ -226,7 +226,7 @@ async def test_releaser_frees_on_delete_and_sweeps_leaks() -> None:
 
 def test_restart_re_reserves_existing_ips(tmp_path: Path) -> None:
     path = str(tmp_path / "db.sqlite3")
-    registry, ips, rt = make(SqliteStorage(path))
+    registry, _ips, rt = make(SqliteStorage(path))
     first = registry.create(rt, "default", svc("a"))
     ip = first["spec"]["clusterIP"]
     port = registry.create(rt, "default", svc("np", type="NodePort"))["spec"]["ports"][0][
