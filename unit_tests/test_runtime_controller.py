@@ -105,7 +105,9 @@ async def test_for_owns_watches_map_events_to_requests(kube: FakeKube, manager: 
         "uid": parent["metadata"]["uid"],
         "controller": True,
     }
-    await kube.create(PODS, {"metadata": {"name": "child", "ownerReferences": [owner_ref]}}, "default")
+    await kube.create(
+        PODS, {"metadata": {"name": "child", "ownerReferences": [owner_ref]}}, "default"
+    )
     await kube.create(
         PODS,
         {"metadata": {"name": "other", "ownerReferences": [{**owner_ref, "controller": False}]}},

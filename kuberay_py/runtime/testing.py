@@ -131,10 +131,20 @@ class FakeKube:
         self.rv += 1
         return str(self.rv)
 
-    def _notify(self, resource: Resource, etype: str, obj: Obj) -> None:
+    def _notify(self, resource: Resource, etype: str, obj: Obj, old: Obj | None = None) -> None:
+        """Send to every matching watch; like the API server, an update that moves an
+        object into (out of) a watch's selector arrives there as ADDED (DELETED)."""
         for w in list(self.watches):
-            if not w.closed and w.wants(resource, obj):
+            if w.closed:
+                continue
+            now = w.wants(resource, obj)
+            before = now if old is None else w.wants(resource, old)
+            if now and before:
                 w.queue.put_nowait(WatchEvent(etype, copy.deepcopy(obj)))
+            elif now:
+                w.queue.put_nowait(WatchEvent("ADDED", copy.deepcopy(obj)))
+            elif before:
+                w.queue.put_nowait(WatchEvent("DELETED", copy.deepcopy(obj)))
 
     def drop_watches(self) -> None:
         """Close every open watch stream (the informers resume from their last RV)."""
@@ -257,7 +267,7 @@ class FakeKube:
         meta["generation"] = generation
         meta["resourceVersion"] = self._next_rv()
         self.objects[key] = new
-        self._notify(res, "MODIFIED", new)
+        self._notify(res, "MODIFIED", new, old)
         return copy.deepcopy(new)
 
     async def replace(
