@@ -50,6 +50,10 @@ class Env:
         ).items
         return sorted(items, key=lambda s: s["metadata"]["name"])
 
+    def ep(self, name: str, ns: str = "default") -> dict[str, Any]:
+        """The Endpoints object, {} while it does not exist."""
+        return self.endpoints(name, ns) or {}
+
     def endpoints(self, name: str, ns: str = "default") -> dict[str, Any] | None:
         try:
             return self.registry.get(self.rt("", "endpoints"), ns, name)
@@ -225,8 +229,8 @@ async def test_ready_flips_pending_pods_and_terminal_pods() -> None:
         conds = {ep["targetRef"]["name"]: ep["conditions"] for ep in s["endpoints"]}
         assert conds["web-1"] == {"ready": False, "serving": False, "terminating": False}
         ep = await poll(lambda: e.endpoints("web"))
-        await poll(lambda: "notReadyAddresses" in e.endpoints("web")["subsets"][0])
-        subset = e.endpoints("web")["subsets"][0]
+        await poll(lambda: "notReadyAddresses" in e.ep("web").get("subsets", [{}])[0])
+        subset = e.ep("web")["subsets"][0]
         assert [a["ip"] for a in subset["addresses"]] == ["127.16.0.12"]
         assert [a["ip"] for a in subset["notReadyAddresses"]] == ["127.16.0.11"]
         e.kubelet("web-1", ip="127.16.0.11", ready=True)
@@ -241,7 +245,7 @@ async def test_ready_flips_pending_pods_and_terminal_pods() -> None:
             e.pods, "default", "web-2", "merge", {"metadata": {"labels": {"app": "x"}}}
         )
         await poll(lambda: e.slices("web")[0]["endpoints"] == [])
-        await poll(lambda: "subsets" not in e.endpoints("web"))
+        await poll(lambda: e.ep("web") and "subsets" not in e.ep("web"))
         assert ep is not None
 
 
@@ -259,7 +263,7 @@ async def test_terminating_pod_conditions() -> None:
             "terminating": True,
         }
         # The legacy Endpoints drop terminating pods (unless publishNotReadyAddresses).
-        await poll(lambda: "subsets" not in e.endpoints("web"))
+        await poll(lambda: e.ep("web") and "subsets" not in e.ep("web"))
 
 
 async def test_publish_not_ready_addresses() -> None:
@@ -351,7 +355,7 @@ async def test_selectorless_service_is_left_alone_and_deletion_cleans_up() -> No
         await poll(lambda: e.slices("web") and e.endpoints("web"))
         await e.settle()
         assert [s["metadata"]["name"] for s in e.slices("manual")] == ["manual-1"]
-        assert e.endpoints("manual")["subsets"] == [{"addresses": [{"ip": "127.16.9.9"}]}]
+        assert e.ep("manual")["subsets"] == [{"addresses": [{"ip": "127.16.9.9"}]}]
         e.registry.delete(e.services, "default", "web")
         await poll(lambda: not e.slices("web") and e.endpoints("web") is None)
         assert e.endpoints("manual") is not None and e.slices("manual")
