@@ -15,7 +15,6 @@ from prometheus_client import CollectorRegistry
 
 from kuberay_py.informers import (
     OWNER_UID_INDEX,
-    Backoff,
     DeletedFinalStateUnknown,
     SharedInformer,
     SharedInformerFactory,
@@ -32,7 +31,7 @@ NS = "default"
 async def eventually(cond: Callable[[], bool], within: float = 15.0) -> None:
     """Poll for a condition with a deadline (never sleep to pass)."""
     async with asyncio.timeout(within):
-        while not cond():  # noqa: ASYNC110 - conditions span several objects
+        while not cond():
             await asyncio.sleep(0.01)
 
 
@@ -106,12 +105,14 @@ def cached(informer: SharedInformer) -> dict[str, str]:
 async def test_sync_events_indexes_and_sharing(
     client: KubeClient, factory: SharedInformerFactory
 ) -> None:
-    owner_uid = "11111111-2222-3333-4444-555555555555"
+    # A real owner: the sandbox's garbage collector deletes children of missing owners.
+    owner = await client.create(CONFIGMAPS, cm("owner"), NS)
+    owner_uid = owner["metadata"]["uid"]
     for i in range(30):
         body = cm(f"c{i}", group=str(i % 3))
         if i < 5:
             body["metadata"]["ownerReferences"] = [
-                {"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": owner_uid}
+                {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner_uid}
             ]
         await client.create(CONFIGMAPS, body, NS)
     informer = factory.informer(
