@@ -20,9 +20,10 @@ from aiohttp import web
 from kuberay_py.sandbox.clock import SandboxClock
 from kuberay_py.sandbox.cluster.endpointslices import EndpointSliceController
 from kuberay_py.sandbox.network.ipam import IPAllocator
-from kuberay_py.sandbox.network.proxy import KubeProxy, ready_backends
+from kuberay_py.sandbox.network.proxy import KubeProxy, ready_backends, service_backends
 from kuberay_py.sandbox.network.service_ips import ServiceIPAdmission
 from kuberay_py.sandbox.registry.catalog import Catalog, ResourceType
+from kuberay_py.sandbox.registry.errors import StatusError
 from kuberay_py.sandbox.registry.store import Registry
 from kuberay_py.sandbox.registry.types import DeleteOptions
 
@@ -322,3 +323,17 @@ def test_ready_backends_rules() -> None:
     assert ready_backends(svc, slices, port) == [("127.16.0.1", 8080), ("127.16.0.2", 8080)]
     draining = [dict(slices[0], endpoints=slices[0]["endpoints"][2:])]
     assert ready_backends(svc, draining, port) == [("127.16.0.3", 8080)]
+
+
+async def test_service_backends_reads_the_registry() -> None:
+    async with network() as net:
+        pod_ip, port = await net.http_pod("web-1", {"app": "web"})
+        net.service("web", {"app": "web"})
+        want = [(pod_ip, port)]
+        await poll(lambda: service_backends(net.registry, "default", "web", "http") == want)
+        assert service_backends(net.registry, "default", "web", SERVICE_PORT) == want
+        assert service_backends(net.registry, "default", "web") == want
+        assert service_backends(net.registry, "default", "web", "nope") == []
+        with pytest.raises(StatusError) as err:
+            service_backends(net.registry, "default", "missing")
+        assert err.value.code == 404

@@ -245,3 +245,15 @@ def test_restart_re_reserves_existing_ips(tmp_path: Path) -> None:
     msg = invalid_message(lambda: registry2.create(rt, "default", svc("c", clusterIP=ip)))
     assert "provided IP is already allocated" in msg
     assert ServiceAllocations.of(ips2).node_ports.owner_of(port) is not None
+
+
+def test_admission_built_with_registry_re_reserves_at_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "db.sqlite3")
+    registry, _ips, rt = make(SqliteStorage(path))
+    ip = registry.create(rt, "default", svc("a"))["spec"]["clusterIP"]
+    registry.close()
+    registry2 = Registry(Catalog(), SqliteStorage(path), clock=SandboxClock(0.01))
+    ips2 = IPAllocator(CIDR, seed=11)
+    registry2.add_admission(ServiceIPAdmission(ips2, registry=registry2))
+    assert ips2.owner_of(ip) is not None
+    assert registry2.create(rt, "default", svc("b"))["spec"]["clusterIP"] != ip

@@ -307,6 +307,8 @@ class EndpointSliceController:
         # Services seen deleted: their Endpoints object goes too (slices always go).
         self._deleted_services: set[ObjKey] = set()
         self._pods_by_ns: dict[str, dict[str, Obj]] = defaultdict(dict)
+        self._slices_by_service: dict[ObjKey, dict[str, Obj]] = defaultdict(dict)
+        self._selectors_by_ns: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)
         self.services.add_handler(self._on_service)
         self.pods.add_handler(self._on_pod)
         self.slices.add_handler(self._on_slice)
@@ -322,6 +324,12 @@ class EndpointSliceController:
 
     def _on_service(self, old: Obj | None, new: Obj | None) -> None:
         key = obj_key(new or old or {})
+        selectors = self._selectors_by_ns[key[0]]
+        selector = selector_of(new) if new is not None else None
+        if selector is None:
+            selectors.pop(key[1], None)
+        else:
+            selectors[key[1]] = selector
         if new is None:
             self._deleted_services.add(key)
         else:
@@ -335,18 +343,26 @@ class EndpointSliceController:
             self._pods_by_ns[ns].pop(name, None)
         else:
             self._pods_by_ns[ns][name] = new
-        for svc in self.services.items():
-            if (svc.get("metadata") or {}).get("namespace") != ns:
-                continue
-            selector = selector_of(svc)
-            if selector is not None and (matches(selector, old) or matches(selector, new)):
-                self.queue.add(obj_key(svc))
+        for service, selector in self._selectors_by_ns.get(ns, {}).items():
+            if matches(selector, old) or matches(selector, new):
+                self.queue.add((ns, service))
 
     def _on_slice(self, old: Obj | None, new: Obj | None) -> None:
-        obj = new or old or {}
-        service = ((obj.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL)
-        if service:
-            self.queue.add((obj_key(obj)[0], service))
+        for obj, alive in ((old, False), (new, True)):
+            if obj is None:
+                continue
+            ns, name = obj_key(obj)
+            service = ((obj.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL)
+            if not service:
+                continue
+            owned = self._slices_by_service[(ns, service)]
+            if alive:
+                owned[name] = obj
+            else:
+                owned.pop(name, None)
+                if not owned:
+                    del self._slices_by_service[(ns, service)]
+            self.queue.add((ns, service))
 
     def _on_endpoints(self, old: Obj | None, new: Obj | None) -> None:
         if new is None or old is None or new.get("subsets") != old.get("subsets"):
@@ -366,10 +382,8 @@ class EndpointSliceController:
     def _managed_slices(self, ns: str, service: str) -> list[Obj]:
         found = [
             s
-            for s in self.slices.items()
-            if (s.get("metadata") or {}).get("namespace") == ns
-            and ((s.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL) == service
-            and ((s.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
+            for s in self._slices_by_service.get((ns, service), {}).values()
+            if ((s.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
             and not (s.get("metadata") or {}).get("deletionTimestamp")
         ]
         return sorted(found, key=lambda s: s["metadata"]["name"])

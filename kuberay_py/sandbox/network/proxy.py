@@ -33,6 +33,7 @@ from kuberay_py.sandbox.clock import SandboxClock
 from kuberay_py.sandbox.cluster.informer import Informer, KeyQueue, ObjKey, obj_key, supervise
 from kuberay_py.sandbox.registry.catalog import ResourceType
 from kuberay_py.sandbox.registry.registry import RegistryAPI
+from kuberay_py.sandbox.registry.types import ListOptions
 
 log = structlog.get_logger("sandbox.kube_proxy")
 
@@ -85,6 +86,34 @@ def ready_backends(service: Obj, slices: list[Obj], port: Obj) -> list[Backend]:
             elif cond.get("serving") and cond.get("terminating"):
                 draining[backend] = None
     return list(ready or draining)
+
+
+def _port_matches(port: Obj, wanted: str | int | None) -> bool:
+    if wanted is None or wanted == "":
+        return True
+    return port.get("name") == wanted or str(port.get("port")) == str(wanted)
+
+
+def service_backends(
+    registry: RegistryAPI, namespace: str, name: str, port: str | int | None = None
+) -> list[Backend]:
+    """Ready backends of a Service port (by name or number; None = the first port).
+
+    Reads the registry directly, for callers without a KubeProxy at hand, such as the
+    API server's `services/NAME:PORT/proxy` subresource. Raises the registry's 404
+    when the Service does not exist; returns [] when nothing is ready.
+    """
+    services_rt = registry.catalog.get("", "v1", "services")
+    slices_rt = registry.catalog.get("discovery.k8s.io", "v1", "endpointslices")
+    assert services_rt is not None and slices_rt is not None
+    svc = registry.get(services_rt, namespace, name)
+    for p in (svc.get("spec") or {}).get("ports") or ():
+        if isinstance(p, dict) and _port_matches(p, port):
+            slices = registry.list(
+                slices_rt, namespace, ListOptions(label_selector=f"{SERVICE_NAME_LABEL}={name}")
+            ).items
+            return ready_backends(svc, slices, p)
+    return []
 
 
 class _Half(asyncio.Protocol):
@@ -251,13 +280,15 @@ class KubeProxy:
 
     # -- state -------------------------------------------------------------------------------
 
-    def backends(self, namespace: str, service: str, port: str | int) -> list[Backend]:
+    def backends(
+        self, namespace: str, service: str, port: str | int | None = None
+    ) -> list[Backend]:
         """Ready backends of a Service port (by name or number), from this proxy's caches."""
         svc = self.services.get(namespace, service)
         if svc is None:
             return []
         for p in (svc.get("spec") or {}).get("ports") or ():
-            if p.get("name") == port or p.get("port") == port or str(p.get("port")) == port:
+            if isinstance(p, dict) and _port_matches(p, port):
                 slices = list(self._slices_by_service.get((namespace, service), {}).values())
                 return ready_backends(svc, slices, p)
         return []

@@ -147,13 +147,24 @@ class ServiceIPAdmission:
     """Admission plugin assigning and guarding Service ClusterIPs and NodePorts."""
 
     def __init__(
-        self, ips: IPAllocator | ServiceAllocations, node_ports: PortAllocator | None = None
+        self,
+        ips: IPAllocator | ServiceAllocations,
+        node_ports: PortAllocator | None = None,
+        *,
+        registry: RegistryAPI | None = None,
     ) -> None:
+        """`registry`, when given, re-reserves what stored Services hold right away
+        (a sandbox restarted from SQLite), before the first request can be admitted."""
         if node_ports is not None and isinstance(ips, IPAllocator):
             self.book = ServiceAllocations(ips, node_ports)
             _BOOKS[ips] = self.book
         else:
             self.book = ServiceAllocations.of(ips)
+        if registry is not None:
+            self.book.registry = registry
+            rt = registry.catalog.get("", "v1", "services")
+            assert rt is not None
+            self.book.sync(registry.list(rt, None).items)
 
     def __call__(
         self,
