@@ -237,8 +237,9 @@ class LeaderElector:
                 "leaseDurationSeconds": duration,
                 "acquireTime": stamp,
                 "renewTime": stamp,
+                # client-go counts every change of holder, a released (empty) one too.
                 "leaseTransitions": int(spec.get("leaseTransitions") or 0)
-                + (1 if holder and holder != cfg.identity else 0),
+                + (1 if holder != cfg.identity else 0),
             }
         updated = await self.client.replace(
             self.resource, {**lease, "spec": new_spec}, cfg.lease_namespace
