@@ -337,3 +337,23 @@ async def test_service_backends_reads_the_registry() -> None:
         with pytest.raises(StatusError) as err:
             service_backends(net.registry, "default", "missing")
         assert err.value.code == 404
+
+
+async def test_many_concurrent_connections() -> None:
+    async with network() as net:
+        for name in ("a", "b"):
+            await net.echo_pod(name, {"app": "echo"})
+        ip = net.service("echo", {"app": "echo"})
+        await poll(lambda: len(net.proxy.backends("default", "echo")) == 2)
+
+        async def one(i: int) -> bytes:
+            reader, writer = await asyncio.open_connection(ip, SERVICE_PORT)
+            writer.write(f"request {i}".encode())
+            writer.write_eof()
+            data = await reader.read(-1)
+            writer.close()
+            return data
+
+        results = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(200))), 20)
+        assert results == [f"request {i}bye".encode() for i in range(200)]
+        await poll(lambda: not any(lst.clients for lst in net.proxy.listeners.values()))

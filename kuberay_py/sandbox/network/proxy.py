@@ -351,13 +351,16 @@ class KubeProxy:
             )
         except OSError as exc:
             listener.failures += 1
-            delay = self.clock.scaled(min(0.5 * 2 ** min(listener.failures, 6), 30.0))
+            # Real seconds, not simulated ones: the port is held by something outside.
+            delay = min(0.25 * 2 ** min(listener.failures, 7), 30.0)
             listener.retry_at = loop.time() + delay
-            log.warning(
+            report = log.warning if listener.failures % 10 == 1 else log.debug
+            report(
                 "cannot listen on service address; retrying",
                 service=listener.service,
                 address=f"{listener.host}:{listener.port}",
                 error=str(exc),
+                failures=listener.failures,
                 retry_in=round(delay, 3),
             )
             self.queue.add_after(listener.service, delay)
