@@ -223,10 +223,21 @@ async def main(pods: int, runs: int) -> dict[str, Any]:
         )
         try:
             assert proc.stdout is not None
-            line = await asyncio.wait_for(proc.stdout.readline(), 600)
-            if not line.startswith(b"ready "):
-                raise RuntimeError(f"sandbox did not start: {line!r}")
-            return await measure(kubeconfig, pods, runs)
+            stdout = proc.stdout
+            async with asyncio.timeout(600):
+                while not (line := await stdout.readline()).startswith(b"ready "):
+                    if not line:
+                        raise RuntimeError("the sandbox exited before it was ready")
+
+            async def drain() -> None:  # the sandbox's logs must never fill the pipe
+                while await stdout.read(65536):
+                    pass
+
+            drainer = asyncio.create_task(drain())
+            try:
+                return await measure(kubeconfig, pods, runs)
+            finally:
+                drainer.cancel()
         finally:
             if proc.stdin is not None:
                 proc.stdin.close()

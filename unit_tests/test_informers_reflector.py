@@ -123,7 +123,7 @@ class FakeAPI:
 async def eventually(cond: Callable[[], bool], within: float = 3.0) -> None:
     """Poll for a condition (the brief's rule: poll with a timeout, never sleep to pass)."""
     async with asyncio.timeout(within):
-        while not cond():  # noqa: ASYNC110 - conditions span objects no Event covers
+        while not cond():
             await asyncio.sleep(0.005)
 
 

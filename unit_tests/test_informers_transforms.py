@@ -55,11 +55,31 @@ def test_equal_specs_become_one_object_and_values_are_unchanged() -> None:
     for o, p in zip(out, originals, strict=True):
         p["metadata"].pop("managedFields")
         assert o == p
-    # A first sighting is only hashed; a sub-object is shared once its children are
-    # (so a subtree of depth d is shared from the (d+1)-th object on).
-    assert out[5]["spec"] is out[6]["spec"] is out[7]["spec"]
+    # A first sighting is only hashed; from the second on, one shared object.
+    assert out[0]["spec"] is not out[1]["spec"]
+    assert out[1]["spec"] is out[2]["spec"] is out[7]["spec"]
     assert out[1]["metadata"]["labels"] is out[7]["metadata"]["labels"]
     assert out[1]["metadata"] is not out[2]["metadata"]  # names and uids stay per object
+
+
+def test_objects_differing_in_one_field_still_share_the_rest() -> None:
+    d = Deduplicator()
+    out = []
+    for i in range(4):
+        p = pod(i)
+        p["spec"]["containers"][0]["image"] = f"img:{i}"
+        out.append(d(p))
+    assert out[2]["spec"] is not out[3]["spec"]
+    assert out[2]["spec"]["tolerations"] is out[3]["spec"]["tolerations"]
+    assert out[3]["spec"]["containers"][0]["image"] == "img:3"
+
+
+def test_empty_containers_are_never_shared() -> None:
+    d = Deduplicator()
+    _, b, c = (d({"spec": {"securityContext": {}, "x": [1]}}) for _ in range(3))
+    assert b["spec"] is c["spec"]  # equal non-empty parents are shared as a whole
+    e, f = (d({"spec": {}}) for _ in range(2))
+    assert e["spec"] is not f["spec"]
 
 
 def test_bools_ints_and_floats_are_not_conflated() -> None:

@@ -129,7 +129,7 @@ class SharedInformerFactory:
 
     async def wait_for_cache_sync(
         self,
-        timeout: float | None = 120.0,  # noqa: ASYNC109 - client-go's signature
+        timeout: float | None = 120.0,
         *,
         log_every: float = 5.0,
     ) -> bool:

@@ -296,7 +296,7 @@ class SharedInformer:
         """True once the first full LIST is in the cache (and handlers saw it)."""
         return self._synced.is_set()
 
-    async def wait_for_sync(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+    async def wait_for_sync(self, timeout: float | None = None) -> bool:
         """Wait until synced; False if `timeout` seconds pass first."""
         if self._synced.is_set():
             return True
