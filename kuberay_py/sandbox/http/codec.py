@@ -14,6 +14,7 @@ import orjson
 import yaml
 from aiohttp import web
 
+from kuberay_py.sandbox.http import protobuf
 from kuberay_py.sandbox.registry import errors
 from kuberay_py.sandbox.registry.errors import StatusError
 
@@ -80,6 +81,8 @@ def decode_body(raw: bytes, content_type: str | None) -> Any:
         return _decode_yaml(raw)
     if kind in YAML_TYPES:
         return _decode_yaml(raw)
+    if kind == protobuf.PROTOBUF:
+        return protobuf.decode(raw)
     raise StatusError(
         415,
         "UnsupportedMediaType",
