@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import random
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -142,11 +143,12 @@ class Sandbox:
         app = build_app(ctx)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        # Bind first so `--port 0` can report the port the kernel chose.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.config.host, self.config.port))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
         for component in self._controllers():
             self._tasks.append(asyncio.create_task(component.run(), name=type(component).__name__))
         if self.kubeconfig_path:
