@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kuberay_py.kube import CONFIGMAPS, LEASES, KubeClient, NotFound
+from kuberay_py.kube import CONFIGMAPS, EVENTS_V1, LEASES, KubeClient, NotFound
 from kuberay_py.sandbox.server import Sandbox
 
 NS = "default"
@@ -90,6 +90,12 @@ async def test_example_mirrors_and_hands_over_on_sigterm(
         assert leader
         mirror = await client.get(CONFIGMAPS, "web-mirror", NS)
         assert mirror["metadata"]["ownerReferences"][0]["name"] == "web"
+        events = (await client.list(EVENTS_V1, NS))["items"]
+        mirrored_events = [e for e in events if e.get("reason") == "Mirrored"]
+        assert mirrored_events, events
+        assert mirrored_events[0]["regarding"]["name"] == "web"
+        assert mirrored_events[0]["reportingController"] == "configmap-mirror"
+        assert mirrored_events[0]["reportingInstance"] == leader
         second = await start(sandbox, tmp_path / "second.log")
         await asyncio.sleep(1.0)  # the standby starts and sees a held lease
         first.send_signal(signal.SIGTERM)

@@ -295,3 +295,28 @@ async def test_expectations_observe_informer_events() -> None:
     await eventually(lambda: exp.satisfied("ns/own"))
     mgr.stop()
     await asyncio.wait_for(task, 5)
+
+
+async def test_warm_standby_syncs_caches_but_reconciles_nothing() -> None:
+    kube = FakeKube()
+    await kube.create(CONFIGMAPS, {"metadata": {"name": "w", "namespace": "d"}})
+    first = elected(kube, "one")
+    ControllerBuilder(first).for_(CONFIGMAPS).complete(Counting())
+    cfg = LeaderElectionConfig("op-lock", "kube-system", identity="two", **FAST)
+    warm = make_manager(
+        kube, leader_election=cfg, warm_standby=True, health_address=None, metrics_address=None
+    )
+    rec = Counting()
+    ControllerBuilder(warm).for_(CONFIGMAPS).complete(rec)
+    t1 = asyncio.create_task(first.run(handle_signals=False))
+    await eventually(lambda: first.is_leader)
+    t2 = asyncio.create_task(warm.run(handle_signals=False))
+    informer = warm.factory.informers()[0]
+    await eventually(informer.has_synced)
+    assert len(informer.store) == 1
+    assert not warm.controllers[0].started and rec.seen == []
+    first.stop()
+    await asyncio.wait_for(t1, 5)
+    await eventually(lambda: rec.seen == [Request("d", "w")])
+    warm.stop()
+    await asyncio.wait_for(t2, 5)
