@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
 
 from e2e.conftest import Kubectl
@@ -135,7 +136,18 @@ async def test_get_watch_prints_a_later_change(kubectl: Kubectl, sandbox: Sandbo
     watch = asyncio.create_task(
         kubectl("get", "cm", "watched", "-w", "--request-timeout=3s", "-o", "name", timeout=30)
     )
-    await asyncio.sleep(0.5)  # let the watch open; the change below must arrive on it
+
+    async def watch_open() -> bool:
+        # The change below must arrive on the watch, not in kubectl's initial list.
+        async with aiohttp.ClientSession() as session, session.get(f"{sandbox.url}/metrics") as r:
+            text = await r.text()
+        return bool(
+            re.search(
+                r'apiserver_longrunning_requests\{[^}]*resource="configmaps"[^}]*\} [1-9]', text
+            )
+        )
+
+    await eventually(watch_open)
     (await kubectl("label", "cm", "watched", "seen=yes")).check()
     result = await watch
     # One line for the initial list, one for the MODIFIED event.
@@ -338,10 +350,17 @@ async def test_errors_print_like_kube_apiserver(kubectl: Kubectl) -> None:
     missing = await kubectl("get", "pod", "nope")
     assert missing.code == 1
     assert 'Error from server (NotFound): pods "nope" not found' in missing.err
-    (await kubectl("create", "configmap", "dup")).check()
-    dup = await kubectl("create", "configmap", "dup")
+    dup_manifest = json.dumps(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dup"}}
+    )
+    (await kubectl("create", "-f", "-", stdin=dup_manifest)).check()
+    dup = await kubectl("create", "-f", "-", stdin=dup_manifest)
     assert dup.code == 1
-    assert 'Error from server (AlreadyExists): configmaps "dup" already exists' in dup.err
+    assert (
+        'Error from server (AlreadyExists): error when creating "STDIN": '
+        'configmaps "dup" already exists'
+        in dup.err
+    ), dup.err
     unknown = await kubectl("get", "widgets")
     assert unknown.code == 1 and 'doesn\'t have a resource type "widgets"' in unknown.err
     bad_name = await kubectl("create", "configmap", "Bad_Name")
