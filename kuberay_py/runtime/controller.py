@@ -83,11 +83,12 @@ class Controller:
         }
         self._m_errors = m.reconcile_errors.labels(name)
         self._m_time = m.reconcile_time.labels(name)
-        self._m_active = m.active_workers.labels(name)
-        self._m_max = m.max_concurrent.labels(name)
-        self._m_max.set(max_concurrent_reconciles)
-        self._m_active.set(0)
         self.in_flight: set[Request] = set()
+        m.controllers.sources.add(self)
+
+    def active_workers(self) -> int:
+        """Workers inside a reconcile right now."""
+        return len(self.in_flight)
 
     def __repr__(self) -> str:
         return f"<Controller {self.name} workers={len(self._workers)} queued={len(self.queue)}>"
@@ -153,7 +154,6 @@ class Controller:
     async def reconcile_handler(self, request: Request) -> None:
         """Run one reconcile and requeue / forget / count as the worker loop does."""
         queue = self.queue
-        self._m_active.inc()
         start = time.perf_counter()
         try:
             result = await self._reconcile(request)
@@ -172,8 +172,6 @@ class Controller:
             else:
                 bound.error("reconciler error", exc_info=exc)
             return
-        finally:
-            self._m_active.dec()
         self._m_time.observe(time.perf_counter() - start)
         if result is None:
             result = Result()

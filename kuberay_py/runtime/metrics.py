@@ -30,7 +30,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["QueueSource", "RuntimeMetrics", "metrics_for"]
+__all__ = ["ControllerSource", "QueueSource", "RuntimeMetrics", "metrics_for"]
 
 # client-go workqueue: ExponentialBuckets(10e-9, 10, 12) -> 10 ns ... 1000 s.
 WORKQUEUE_BUCKETS = tuple(1e-8 * 10**i for i in range(12))
@@ -88,6 +88,49 @@ class _QueueCollector(Collector):
         yield longest
 
 
+class ControllerSource(Protocol):
+    """What a controller exposes to the scrape-time collector."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def max_concurrent_reconciles(self) -> int: ...
+
+    def active_workers(self) -> int: ...
+
+
+class _ControllerCollector(Collector):
+    """`active_workers` and `max_concurrent_reconciles`, read from live controllers at
+    scrape time (cheaper than two gauge updates around every reconcile)."""
+
+    def __init__(self) -> None:
+        self.sources: weakref.WeakSet[ControllerSource] = weakref.WeakSet()
+
+    def collect(self) -> Iterator[Metric]:
+        active = GaugeMetricFamily(
+            "controller_runtime_active_workers",
+            "Number of currently used workers per controller",
+            labels=["controller"],
+        )
+        maximum = GaugeMetricFamily(
+            "controller_runtime_max_concurrent_reconciles",
+            "Maximum number of concurrent reconciles per controller",
+            labels=["controller"],
+        )
+        # Two managers in one process may both run a controller of the same name.
+        totals: dict[str, list[int]] = {}
+        for source in list(self.sources):
+            acc = totals.setdefault(source.name, [0, 0])
+            acc[0] += source.active_workers()
+            acc[1] += source.max_concurrent_reconciles
+        for name, (act, mx) in sorted(totals.items()):
+            active.add_metric([name], act)
+            maximum.add_metric([name], mx)
+        yield active
+        yield maximum
+
+
 class RuntimeMetrics:
     """Every runtime metric family, registered once in one registry."""
 
@@ -140,18 +183,8 @@ class RuntimeMetrics:
             buckets=RECONCILE_BUCKETS,
             registry=registry,
         )
-        self.max_concurrent = Gauge(
-            "controller_runtime_max_concurrent_reconciles",
-            "Maximum number of concurrent reconciles per controller",
-            ["controller"],
-            registry=registry,
-        )
-        self.active_workers = Gauge(
-            "controller_runtime_active_workers",
-            "Number of currently used workers per controller",
-            ["controller"],
-            registry=registry,
-        )
+        self.controllers = _ControllerCollector()
+        registry.register(self.controllers)
         self.leader = Gauge(
             "leader_election_master_status",
             "Gauge of if the reporting system is master of the relevant lease, 0 indicates "

@@ -16,7 +16,7 @@ import attrs
 __all__ = ["ReconcileFunc", "Reconciler", "Request", "Result", "request_for"]
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, cache_hash=True)
 class Request:
     """Which object to reconcile. `namespace` is "" for cluster-scoped objects."""
 
