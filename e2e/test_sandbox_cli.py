@@ -161,6 +161,7 @@ async def test_sigkill_loses_no_acknowledged_write(
     highest = max(acknowledged.values())
 
     sb2 = await start_sandbox(tmp_path, "--data-dir", str(data_dir), "--nodes", "1")
+    url = f"{sb2.url}/api/v1/namespaces/default/configmaps"
     try:
         async with http.get(url) as resp:
             listed = await resp.json()

@@ -90,7 +90,7 @@ async def test_pod_server_through_service_proxy_and_not_when_unready(echo_sandbo
             "metadata": {"name": "echo"},
             "spec": {
                 "selector": {"app": "echo"},
-                "ports": [{"name": "web", "port": 80, "targetPort": "http"}],
+                "ports": [{"name": "web", "port": 18080, "targetPort": "http"}],
             },
         },
     )
@@ -108,8 +108,9 @@ async def test_pod_server_through_service_proxy_and_not_when_unready(echo_sandbo
     pod_ip = pod()["status"]["podIP"]
     assert pod_ip.startswith("127.") and pod_ip != cluster_ip
 
-    async with aiohttp.ClientSession() as session:
-        via_service = await eventually(lambda: _ok(session, f"http://{cluster_ip}:80/"))
+    # A fresh connection per request: open connections stay spliced, as with kube-proxy.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
+        via_service = await eventually(lambda: _ok(session, f"http://{cluster_ip}:18080/"))
         assert via_service == "hello from echo\n"
         via_svc_proxy = await _get(
             session, f"{sb.url}/api/v1/namespaces/default/services/echo:web/proxy/"
@@ -127,7 +128,7 @@ async def test_pod_server_through_service_proxy_and_not_when_unready(echo_sandbo
         runtime.set_healthy("default", "echo", False)
         await eventually(lambda: not ready())
         assert (await _get(session, f"http://{pod_ip}:8080/"))[0] == 200
-        status, _ = await eventually(lambda: _refused(session, f"http://{cluster_ip}:80/"))
+        status, _ = await eventually(lambda: _refused(session, f"http://{cluster_ip}:18080/"))
         assert status == -1
         proxied = await _get(
             session, f"{sb.url}/api/v1/namespaces/default/services/echo:web/proxy/"
@@ -137,7 +138,7 @@ async def test_pod_server_through_service_proxy_and_not_when_unready(echo_sandbo
         runtime.set_healthy("default", "echo", True)
         await eventually(ready)
         assert (
-            await eventually(lambda: _ok(session, f"http://{cluster_ip}:80/"))
+            await eventually(lambda: _ok(session, f"http://{cluster_ip}:18080/"))
             == "hello from echo\n"
         )
 

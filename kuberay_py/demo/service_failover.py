@@ -111,7 +111,7 @@ async def run_service_failover(out: TextIO) -> int:
                 "metadata": {"name": "echo", "namespace": NAMESPACE},
                 "spec": {
                     "selector": {"app": "echo"},
-                    "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+                    "ports": [{"name": "http", "port": 18080, "targetPort": "http"}],
                 },
             },
         )
@@ -120,7 +120,7 @@ async def run_service_failover(out: TextIO) -> int:
         await _wait_for(lambda: len(_ready_pods(sb)) == 3, "3 ready pods")
         timeline.say("all 3 pods Ready; starting traffic through the ClusterIP")
 
-        traffic = TrafficGenerator(lambda: f"http://{cluster_ip}:80/", concurrency=4)
+        traffic = TrafficGenerator(lambda: f"http://{cluster_ip}:18080/", concurrency=4)
         await traffic.start()
         await _wait_for(lambda: len(traffic.outcomes) >= 200, "first 200 requests")
 

@@ -85,7 +85,7 @@ class Sandbox:
         self.pod_ips = IPAllocator(POD_CIDR, seed=self.config.seed)
         self.service_ips = IPAllocator(SERVICE_CIDR, seed=self.config.seed)
         self.registry: Registry = self._open_registry()
-        self.registry.add_admission(ServiceIPAdmission(self.service_ips))
+        self.registry.add_admission(ServiceIPAdmission(self.service_ips, registry=self.registry))
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
