@@ -305,3 +305,30 @@ async def test_builder_validation(manager: Manager) -> None:
         ControllerBuilder(manager).for_(PODS).complete(Recorder())
     with pytest.raises(TypeError):
         ControllerBuilder(manager).named("x").for_(SECRETS).complete(42)  # type: ignore[arg-type]
+
+
+async def test_reconcile_timeout_frees_the_worker(kube: FakeKube, manager: Manager) -> None:
+    done: list[str] = []
+
+    async def reconcile(req: Request) -> None:
+        if req.name == "hang":
+            await asyncio.Event().wait()
+        done.append(req.name)
+
+    ctrl = (
+        ControllerBuilder(manager)
+        .for_(CONFIGMAPS)
+        .with_options(
+            max_concurrent_reconciles=1,
+            reconcile_timeout=0.05,
+            rate_limiter=ItemExponentialFailureRateLimiter(0.01, 0.05),
+        )
+        .complete(reconcile)
+    )
+    await kube.create(CONFIGMAPS, cm("hang"))
+    task = await start(manager)
+    await kube.create(CONFIGMAPS, cm("fine"))
+    await eventually(lambda: "fine" in done)  # one worker, yet not stuck behind "hang"
+    await eventually(lambda: ctrl.queue.num_requeues(Request("default", "hang")) >= 2)
+    manager.stop()
+    await asyncio.wait_for(task, 5)

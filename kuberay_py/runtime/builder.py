@@ -145,7 +145,12 @@ class ControllerBuilder:
         *,
         max_concurrent_reconciles: int | None = None,
         rate_limiter: RateLimiter | None = None,
+        reconcile_timeout: float | None = None,
     ) -> ControllerBuilder:
+        """Worker count (default 4), requeue rate limiter (default client-go's), and an
+        optional bound on one reconcile's duration."""
+        if reconcile_timeout is not None:
+            self._options["reconcile_timeout"] = reconcile_timeout
         if max_concurrent_reconciles is not None:
             self._options["max_concurrent_reconciles"] = max_concurrent_reconciles
         if rate_limiter is not None:
@@ -176,6 +181,7 @@ class ControllerBuilder:
                 "max_concurrent_reconciles", DEFAULT_MAX_CONCURRENT_RECONCILES
             ),
             rate_limiter=self._options.get("rate_limiter"),
+            reconcile_timeout=self._options.get("reconcile_timeout"),
             registry=self._manager.registry,
         )
         for watch in watches:

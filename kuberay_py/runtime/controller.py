@@ -56,7 +56,11 @@ class Controller:
         rate_limiter: RateLimiter | None = None,
         registry: CollectorRegistry | None = None,
         clock: Clock | None = None,
+        reconcile_timeout: float | None = None,
     ) -> None:
+        """`reconcile_timeout` (off by default, as in controller-runtime) bounds one
+        reconcile: past it the reconcile is cancelled and handled as an error, so a
+        hung call cannot hold a worker forever."""
         if max_concurrent_reconciles < 1:
             raise ValueError("max_concurrent_reconciles must be at least 1")
         self.name = name
@@ -68,6 +72,7 @@ class Controller:
             raise TypeError("reconciler must have `async def reconcile(request)` or be one")
         self.reconciler = reconciler
         self.max_concurrent_reconciles = max_concurrent_reconciles
+        self.reconcile_timeout = reconcile_timeout
         self.queue: WorkQueue[Request] = WorkQueue(
             name, rate_limiter=rate_limiter, registry=registry, clock=clock
         )
@@ -156,7 +161,11 @@ class Controller:
         queue = self.queue
         start = time.perf_counter()
         try:
-            result = await self._reconcile(request)
+            if self.reconcile_timeout is None:
+                result = await self._reconcile(request)
+            else:
+                async with asyncio.timeout(self.reconcile_timeout):
+                    result = await self._reconcile(request)
         except Exception as exc:
             self._m_time.observe(time.perf_counter() - start)
             queue.add_rate_limited(request)
