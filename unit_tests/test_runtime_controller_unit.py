@@ -332,3 +332,24 @@ async def test_reconcile_timeout_frees_the_worker(kube: FakeKube, manager: Manag
     await eventually(lambda: ctrl.queue.num_requeues(Request("default", "hang")) >= 2)
     manager.stop()
     await asyncio.wait_for(task, 5)
+
+
+async def test_a_stray_cancelled_error_in_a_reconcile_does_not_kill_the_worker(
+    kube: FakeKube, manager: Manager
+) -> None:
+    calls: list[str] = []
+
+    async def reconcile(req: Request) -> None:
+        calls.append(req.name)
+        if calls.count(req.name) == 1:
+            raise asyncio.CancelledError  # e.g. a library cancelling its own inner task
+
+    ControllerBuilder(manager).for_(CONFIGMAPS).with_options(
+        max_concurrent_reconciles=1, rate_limiter=ItemExponentialFailureRateLimiter(0.01, 0.05)
+    ).complete(reconcile)
+    task = await start(manager)
+    await kube.create(CONFIGMAPS, cm("a"))
+    await kube.create(CONFIGMAPS, cm("b"))
+    await eventually(lambda: calls.count("a") == 2 and calls.count("b") == 2)
+    manager.stop()
+    await asyncio.wait_for(task, 5)

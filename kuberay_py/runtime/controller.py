@@ -166,7 +166,12 @@ class Controller:
             else:
                 async with asyncio.timeout(self.reconcile_timeout):
                     result = await self._reconcile(request)
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            task = asyncio.current_task()
+            if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
+                raise  # the worker itself is being stopped
+            # An exception, or a stray CancelledError from inside the reconciler: either
+            # way this key failed, and the worker must live on.
             self._m_time.observe(time.perf_counter() - start)
             queue.add_rate_limited(request)
             self._m_errors.inc()

@@ -280,12 +280,18 @@ class Manager:
     async def _sync(self) -> bool:
         sync = asyncio.ensure_future(self.factory.wait_for_cache_sync(self.cache_sync_timeout))
         stop = asyncio.ensure_future(self._stop.wait())
+        waits: list[asyncio.Future[Any]] = [sync, stop]
+        if self.elector is not None:
+            waits.append(asyncio.ensure_future(self.elector.lost.wait()))
         try:
-            await asyncio.wait([sync, stop], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            stop.cancel()
+            for w in waits[1:]:
+                w.cancel()
         if not sync.done():
             sync.cancel()
+            if self.elector is not None and self.elector.lost.is_set():
+                raise LeaderElectionLost("lost the lease while the caches were syncing")
             return False
         if not sync.result():
             raise CacheSyncTimeout(
