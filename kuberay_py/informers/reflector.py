@@ -44,6 +44,7 @@ from kuberay_py.kube import (
     ServerError,
     TooManyRequests,
     WatchEvent,
+    gc_paused,
 )
 
 __all__ = [
@@ -259,12 +260,13 @@ class Reflector:
             field_selector=self.field_selector,
             resource_version=resource_version,
         ):
-            for obj in page.get("items") or ():
-                # List items carry no TypeMeta; watch events do. Make them alike.
-                if "kind" not in obj:
-                    obj["apiVersion"] = api_version
-                    obj["kind"] = kind
-                items.append(transform(obj) if transform is not None else obj)
+            with gc_paused():  # acyclic JSON: collections here find nothing (see kube)
+                for obj in page.get("items") or ():
+                    # List items carry no TypeMeta; watch events do. Make them alike.
+                    if "kind" not in obj:
+                        obj["apiVersion"] = api_version
+                        obj["kind"] = kind
+                    items.append(transform(obj) if transform is not None else obj)
             rv = str((page.get("metadata") or {}).get("resourceVersion") or rv)
             self.listed_so_far = len(items)
             self.sink.touch()
@@ -272,7 +274,8 @@ class Reflector:
         elapsed = self._clock() - started
         if elapsed > SLOW_LIST_SECONDS:
             log.warning("%s: listing %d objects took %.1fs", self.name, len(items), elapsed)
-        self.sink.replace(items, rv)
+        with gc_paused():
+            self.sink.replace(items, rv)
         self.last_resource_version = rv
 
     async def _watch_once(self) -> tuple[int, float, bool]:

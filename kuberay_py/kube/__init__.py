@@ -30,6 +30,7 @@ from kuberay_py.kube.errors import (
     WatchIdleTimeout,
     error_from_status,
 )
+from kuberay_py.kube.gcpause import gc_paused
 from kuberay_py.kube.ratelimit import TokenBucket
 from kuberay_py.kube.resources import (
     CONFIGMAPS,
@@ -103,6 +104,7 @@ __all__ = [
     "WatchIdleTimeout",
     "WatchStream",
     "error_from_status",
+    "gc_paused",
     "load_configuration",
     "object_key",
     "parse_retry_after",

@@ -32,6 +32,7 @@ from kuberay_py.kube.errors import (
     Unauthorized,
     error_from_status,
 )
+from kuberay_py.kube.gcpause import gc_paused
 from kuberay_py.kube.ratelimit import TokenBucket
 from kuberay_py.kube.resources import Resource
 from kuberay_py.kube.retry import RetryPolicy, parse_retry_after
@@ -262,7 +263,8 @@ class KubeClient:
         payload = await self.request(method, path, **kwargs)
         if not payload:
             return {}
-        doc = orjson.loads(payload)
+        with gc_paused():
+            doc = orjson.loads(payload)
         return doc if isinstance(doc, dict) else {"value": doc}
 
     # ------------------------------------------------------------------ helpers
