@@ -55,6 +55,15 @@ def _dry_run(values: list[Any]) -> bool:
     return bool(values)
 
 
+def _all(query: Any, name: str) -> list[Any]:
+    """Every value of a repeated query parameter (query: a MultiDict or a plain mapping)."""
+    getall = getattr(query, "getall", None)
+    if getall is not None:
+        return list(getall(name, []))
+    value = query.get(name)
+    return [] if value is None else [value]
+
+
 def write_options(query: Any) -> WriteOptions:
     """dryRun, fieldManager, fieldValidation and force (query is a MultiDict)."""
     validation = query.get("fieldValidation") or None
@@ -66,7 +75,7 @@ def write_options(query: Any) -> WriteOptions:
     if manager is not None and len(manager) > 128:
         raise errors.bad_request("fieldManager: Too long: may not be longer than 128 characters")
     return WriteOptions(
-        dry_run=_dry_run(list(query.getall("dryRun", []))),
+        dry_run=_dry_run(_all(query, "dryRun")),
         field_manager=manager,
         field_validation=validation,
         force=bool(go_bool("force", query.get("force"))),
@@ -123,7 +132,7 @@ def delete_options(query: Any, body: Any) -> DeleteOptions:
         rv is not None and not isinstance(rv, str)
     ):
         raise errors.bad_request("preconditions.uid and preconditions.resourceVersion are strings")
-    dry = list(query.getall("dryRun", []))
+    dry = _all(query, "dryRun")
     body_dry = body.get("dryRun") or []
     if not isinstance(body_dry, list):
         raise errors.bad_request("dryRun must be a list of strings")
