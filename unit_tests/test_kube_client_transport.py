@@ -248,3 +248,34 @@ async def test_exec_plugin_token_is_cached_and_rerun_after_401(
     auth = [r.headers["Authorization"] for r in script.requests]
     assert auth == ["Bearer one", "Bearer one", "Bearer one", "Bearer two"]
     assert runs.read_text().count("run") == 2  # at load, then once after the 401
+
+
+def test_continue_token_is_peeked_only_from_list_metadata() -> None:
+    from kuberay_py.kube.client import _peek_continue
+
+    first = (
+        b'{"kind":"PodList","metadata":{"resourceVersion":"5","continue":"eyJ2Ijo_-x"},"items":[]}'
+    )
+    assert _peek_continue(first) == "eyJ2Ijo_-x"
+    items_first = b'{"items":[{"metadata":{"continue":"nope"}}],"metadata":{"continue":"abc"}}'
+    assert _peek_continue(items_first) is None
+    assert _peek_continue(b'{"metadata":{"resourceVersion":"5"},"items":[]}') is None
+
+
+async def test_paged_list_prefetches_and_yields_every_page(
+    server: tuple[Script, str], tmp_path: Path
+) -> None:
+    script, url = server
+    script.push(200, {"metadata": {"continue": "t1"}, "items": [{"n": 1}]})
+    script.push(200, {"metadata": {"continue": "t2"}, "items": [{"n": 2}]})
+    script.push(200, {"metadata": {"resourceVersion": "9"}, "items": [{"n": 3}]})
+    async with await client_for(tmp_path, url) as client:
+        items, rv = await client.list_all(PODS, "team", page_size=1, resource_version="0")
+    assert [i["n"] for i in items] == [1, 2, 3]
+    assert rv == "9"
+    queries = [dict(r.query) for r in script.requests]
+    assert queries == [
+        {"limit": "1", "resourceVersion": "0"},
+        {"limit": "1", "continue": "t1"},
+        {"limit": "1", "continue": "t2"},
+    ]

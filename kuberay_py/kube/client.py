@@ -16,6 +16,7 @@ import asyncio
 import builtins
 import logging
 import random
+import re
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any, Literal
@@ -55,6 +56,17 @@ PATCH_CONTENT_TYPES: dict[str, str] = {
 }
 
 Params = dict[str, str]
+
+
+_CONTINUE = re.compile(rb'"continue":"([A-Za-z0-9_\-=+/.]+)"')
+
+
+def _peek_continue(raw: bytes) -> str | None:
+    """The List's continue token, read from the bytes before the items (or None)."""
+    items_at = raw.find(b'"items":')
+    head = raw[: items_at if items_at >= 0 else 4096]
+    match = _CONTINUE.search(head)
+    return match.group(1).decode() if match else None
 
 
 def _params(**kwargs: Any) -> Params:
@@ -345,30 +357,63 @@ class KubeClient:
         field_selector: str | None = None,
         resource_version: str | None = None,
         request_timeout: float | None = None,
+        prefetch: bool = True,
     ) -> AsyncIterator[dict[str, Any]]:
         """LIST page by page (client-go's pager): yields each List object in turn.
 
         `resource_version` applies to the first page only (a continue token pins the
         snapshot for the rest). A `Gone` on a continue token propagates: relist.
+
+        With `prefetch`, the next page is requested as soon as a page's bytes arrive
+        (its continue token is read from the List metadata ahead of the items) and
+        while this one is decoded and consumed, so the server's work on page N+1
+        overlaps ours on page N. A guessed token is checked against the decoded one;
+        on any mismatch the prefetch is dropped and the right request sent.
         """
-        token: str | None = None
-        first = True
-        while True:
-            page = await self.list(
-                res,
-                namespace,
-                label_selector=label_selector,
-                field_selector=field_selector,
+        path = res.path(namespace if res.namespaced else None)
+
+        def params(token: str | None) -> Params:
+            p = _params(
+                labelSelector=label_selector,
+                fieldSelector=field_selector,
                 limit=page_size if page_size > 0 else None,
-                continue_=token,
-                resource_version=resource_version if first else None,
-                request_timeout=request_timeout,
+                resourceVersion=None if token else resource_version,
             )
-            first = False
-            yield page
-            token = (page.get("metadata") or {}).get("continue") or None
-            if not token:
-                return
+            if token:
+                p["continue"] = token
+            return p
+
+        def fetch(token: str | None) -> asyncio.Task[bytes]:
+            task = asyncio.ensure_future(
+                self.request("GET", path, params=params(token), request_timeout=request_timeout)
+            )
+            # A dropped prefetch's error is nobody's: retrieve it so asyncio stays quiet.
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            return task
+
+        pending: asyncio.Task[bytes] | None = fetch(None)
+        try:
+            while pending is not None:
+                raw = await pending
+                pending = None
+                guessed = _peek_continue(raw) if prefetch and page_size > 0 else None
+                if guessed:
+                    pending = fetch(guessed)
+                with gc_paused():
+                    page = orjson.loads(raw) if raw else {}
+                del raw
+                if page.get("items") is None:
+                    page["items"] = []
+                token = (page.get("metadata") or {}).get("continue") or None
+                if pending is not None and token != guessed:
+                    pending.cancel()
+                    pending = None
+                if token and pending is None:
+                    pending = fetch(token)
+                yield page
+        finally:
+            if pending is not None:
+                pending.cancel()
 
     async def list_all(
         self,
