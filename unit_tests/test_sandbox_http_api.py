@@ -416,6 +416,29 @@ async def test_kubectl_protobuf_create_is_decoded() -> None:
         got = await resp.json()
         assert got["metadata"]["name"] == "from-proto"
         assert got["metadata"]["labels"] == {"app": "x"} and got["data"] == {"k": "v"}
+
+        # A Service: IntOrString targetPort, and zero scalars (always on the wire) dropped.
+        def varint(number: int, value: int) -> bytes:
+            return bytes([number << 3, value])
+
+        target = varint(1, 1) + varint(2, 0) + field(3, b"web")
+        port = field(1, b"http") + field(2, b"TCP") + varint(3, 80) + field(4, target)
+        port += varint(5, 0)
+        spec = field(1, port) + field(2, entry("app", "x")) + field(3, b"")
+        svc_meta = field(1, b"svc") + varint(7, 0)
+        svc = protobuf.MAGIC + field(1, field(1, b"v1") + field(2, b"Service"))
+        svc += field(2, field(1, svc_meta) + field(2, spec))
+        resp = await client.post(
+            "/api/v1/namespaces/default/services",
+            data=svc,
+            headers={"Content-Type": protobuf.PROTOBUF},
+        )
+        assert resp.status == 201, await resp.text()
+        got = await resp.json()
+        assert got["spec"]["ports"][0]["targetPort"] == "web"
+        assert got["spec"]["ports"][0]["port"] == 80
+        assert got["spec"]["selector"] == {"app": "x"}
+        assert "clusterIP" not in got["spec"]  # the empty string on the wire is dropped
         resp = await client.post(
             CM_URL, data=protobuf.MAGIC + b"\xff\xff", headers={"Content-Type": protobuf.PROTOBUF}
         )

@@ -57,19 +57,105 @@ _OBJECT_REF: Schema = {
     7: ("fieldPath", "str"),
 }
 _LOCAL_REF: Schema = {1: ("name", "str")}
+_SELECTOR: Schema = {
+    1: ("matchLabels", "map"),
+    2: (
+        "matchExpressions",
+        ("list", {1: ("key", "str"), 2: ("operator", "str"), 3: ("values", "strs")}),
+    ),
+}
+_CONTAINER: Schema = {
+    1: ("name", "str"),
+    2: ("image", "str"),
+    3: ("command", "strs"),
+    4: ("args", "strs"),
+    5: ("workingDir", "str"),
+    6: (
+        "ports",
+        (
+            "list",
+            {
+                1: ("name", "str"),
+                2: ("hostPort", "int"),
+                3: ("containerPort", "int"),
+                4: ("protocol", "str"),
+                5: ("hostIP", "str"),
+            },
+        ),
+    ),
+    7: ("env", ("list", {1: ("name", "str"), 2: ("value", "str")})),
+    8: ("resources", {1: ("limits", "qmap"), 2: ("requests", "qmap")}),
+    13: ("terminationMessagePath", "str"),
+    14: ("imagePullPolicy", "str"),
+    16: ("stdin", "bool"),
+    17: ("stdinOnce", "bool"),
+    18: ("tty", "bool"),
+    20: ("terminationMessagePolicy", "str"),
+}
+_POD_SPEC: Schema = {
+    2: ("containers", ("list", _CONTAINER)),
+    3: ("restartPolicy", "str"),
+    4: ("terminationGracePeriodSeconds", "int*"),
+    5: ("activeDeadlineSeconds", "int*"),
+    6: ("dnsPolicy", "str"),
+    7: ("nodeSelector", "map"),
+    8: ("serviceAccountName", "str"),
+    10: ("nodeName", "str"),
+    11: ("hostNetwork", "bool"),
+    15: ("imagePullSecrets", ("list", _LOCAL_REF)),
+    19: ("schedulerName", "str"),
+    20: ("initContainers", ("list", _CONTAINER)),
+}
+_POD_TEMPLATE: Schema = {1: ("metadata", _OBJECT_META), 2: ("spec", _POD_SPEC)}
+_JOB_SPEC: Schema = {
+    1: ("parallelism", "int*"),
+    2: ("completions", "int*"),
+    3: ("activeDeadlineSeconds", "int*"),
+    4: ("selector", _SELECTOR),
+    5: ("manualSelector", "bool*"),
+    6: ("template", _POD_TEMPLATE),
+    7: ("backoffLimit", "int*"),
+    8: ("ttlSecondsAfterFinished", "int*"),
+    9: ("completionMode", "str"),
+    10: ("suspend", "bool*"),
+}
+_POLICY_RULE: Schema = {
+    1: ("verbs", "strs"),
+    2: ("apiGroups", "strs"),
+    3: ("resources", "strs"),
+    4: ("resourceNames", "strs"),
+    5: ("nonResourceURLs", "strs"),
+}
+_BINDING: Schema = {
+    1: ("metadata", _OBJECT_META),
+    2: (
+        "subjects",
+        (
+            "list",
+            {
+                1: ("kind", "str"),
+                2: ("apiGroup", "str"),
+                3: ("name", "str"),
+                4: ("namespace", "str"),
+            },
+        ),
+    ),
+    3: ("roleRef", {1: ("apiGroup", "str"), 2: ("kind", "str"), 3: ("name", "str")}),
+}
+_RBAC = "rbac.authorization.k8s.io/v1"
 KIND_SCHEMAS: dict[tuple[str, str], Schema] = {
     ("v1", "ConfigMap"): {
         1: ("metadata", _OBJECT_META),
         2: ("data", "map"),
         3: ("binaryData", "bmap"),
-        4: ("immutable", "bool"),
+        4: ("immutable", "bool*"),
     },
     ("v1", "Secret"): {
         1: ("metadata", _OBJECT_META),
         2: ("data", "bmap"),
         3: ("type", "str"),
         4: ("stringData", "map"),
-        5: ("immutable", "bool"),
+        5: ("immutable", "bool*"),
     },
     ("v1", "Namespace"): {
         1: ("metadata", _OBJECT_META),
@@ -79,8 +165,76 @@ KIND_SCHEMAS: dict[tuple[str, str], Schema] = {
         1: ("metadata", _OBJECT_META),
         2: ("secrets", ("list", _OBJECT_REF)),
         3: ("imagePullSecrets", ("list", _LOCAL_REF)),
-        4: ("automountServiceAccountToken", "bool"),
+        4: ("automountServiceAccountToken", "bool*"),
     },
+    ("v1", "Service"): {
+        1: ("metadata", _OBJECT_META),
+        2: (
+            "spec",
+            {
+                1: (
+                    "ports",
+                    (
+                        "list",
+                        {
+                            1: ("name", "str"),
+                            2: ("protocol", "str"),
+                            3: ("port", "int"),
+                            4: ("targetPort", "intstr"),
+                            5: ("nodePort", "int"),
+                            6: ("appProtocol", "str"),
+                        },
+                    ),
+                ),
+                2: ("selector", "map"),
+                3: ("clusterIP", "str"),
+                4: ("type", "str"),
+                5: ("externalIPs", "strs"),
+                7: ("sessionAffinity", "str"),
+                10: ("externalName", "str"),
+                13: ("publishNotReadyAddresses", "bool"),
+                18: ("clusterIPs", "strs"),
+            },
+        ),
+    },
+    ("v1", "Pod"): {1: ("metadata", _OBJECT_META), 2: ("spec", _POD_SPEC)},
+    ("apps/v1", "Deployment"): {
+        1: ("metadata", _OBJECT_META),
+        2: (
+            "spec",
+            {
+                1: ("replicas", "int*"),
+                2: ("selector", _SELECTOR),
+                3: ("template", _POD_TEMPLATE),
+                4: ("strategy", {1: ("type", "str")}),
+                5: ("minReadySeconds", "int"),
+                6: ("revisionHistoryLimit", "int*"),
+                7: ("paused", "bool"),
+                9: ("progressDeadlineSeconds", "int*"),
+            },
+        ),
+    },
+    ("batch/v1", "Job"): {1: ("metadata", _OBJECT_META), 2: ("spec", _JOB_SPEC)},
+    ("batch/v1", "CronJob"): {
+        1: ("metadata", _OBJECT_META),
+        2: (
+            "spec",
+            {
+                1: ("schedule", "str"),
+                2: ("startingDeadlineSeconds", "int*"),
+                3: ("concurrencyPolicy", "str"),
+                4: ("suspend", "bool*"),
+                5: ("jobTemplate", {1: ("metadata", _OBJECT_META), 2: ("spec", _JOB_SPEC)}),
+                6: ("successfulJobsHistoryLimit", "int*"),
+                7: ("failedJobsHistoryLimit", "int*"),
+                8: ("timeZone", "str"),
+            },
+        ),
+    },
+    (_RBAC, "Role"): {1: ("metadata", _OBJECT_META), 2: ("rules", ("list", _POLICY_RULE))},
+    (_RBAC, "ClusterRole"): {1: ("metadata", _OBJECT_META), 2: ("rules", ("list", _POLICY_RULE))},
+    (_RBAC, "RoleBinding"): _BINDING,
+    (_RBAC, "ClusterRoleBinding"): _BINDING,
 }
 
 
@@ -156,6 +310,19 @@ def _time(value: Any) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _int_or_string(value: Any) -> int | str:
+    """intstr.IntOrString: {type: 0 int / 1 string, intVal, strVal}."""
+    kind, number, text = 0, 0, ""
+    for field, _, item in _fields(value):
+        if field == 1:
+            kind = item
+        elif field == 2:
+            number = _signed(item)
+        elif field == 3:
+            text = _text(item)
+    return text if kind == 1 else number
+
+
 def decode_message(buf: bytes, schema: Schema) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for number, _, value in _fields(buf):
@@ -163,12 +330,29 @@ def decode_message(buf: bytes, schema: Schema) -> dict[str, Any]:
         if spec is None:
             continue
         name, kind = spec
+        # gogo-protobuf writes every non-pointer scalar, zero or not; JSON omits the zero
+        # ones (omitempty), so they are dropped here. "int*"/"bool*" are pointer fields:
+        # present only when set, so a zero is meaningful and kept.
         if kind == "str":
-            out[name] = _text(value)
-        elif kind == "int":
-            out[name] = _signed(value) if isinstance(value, int) else 0
-        elif kind == "bool":
-            out[name] = bool(value)
+            text = _text(value)
+            if text:
+                out[name] = text
+        elif kind in ("int", "int*"):
+            number = _signed(value) if isinstance(value, int) else 0
+            if number or kind == "int*":
+                out[name] = number
+        elif kind in ("bool", "bool*"):
+            if value or kind == "bool*":
+                out[name] = bool(value)
+        elif kind == "intstr":
+            out[name] = _int_or_string(value)
+        elif kind == "qmap":
+            k, v = _entry(value)
+            quantity = ""
+            for number, _, item in _fields(v):
+                if number == 1:
+                    quantity = _text(item)
+            out.setdefault(name, {})[k] = quantity
         elif kind == "bytes":
             out[name] = base64.b64encode(value).decode()
         elif kind == "time":
