@@ -1,7 +1,9 @@
 """Initial informer sync of N pods: our informer vs kubernetes-asyncio's typed client.
 
 A sandbox runs in a child process (so the memory we trace is only the client's) and
-creates the pods through its registry directly, which makes setup take seconds. Then,
+creates the pods through its registry directly, which makes setup take seconds; it
+then freezes its heap out of the garbage collector (`gc.freeze()`), so that its full
+collections do not add 100+ ms pauses at random into either client's LIST. Then,
 in this process and in the same run:
 
 - ours: `SharedInformer(PODS, "default")` from start until `has_synced()` (paged LIST
@@ -90,6 +92,11 @@ async def serve(pods: int, kubeconfig: str) -> None:
         assert rt is not None
         for i in range(pods):
             sb.registry.create(rt, NAMESPACE, bench_pod(i))
+        # The stored pods live for the whole run: park them outside the collector, or
+        # the sandbox's full collections (100+ ms each over this heap) land inside the
+        # timed LISTs of both clients and drown the difference between them.
+        gc.collect()
+        gc.freeze()
         print(f"ready {sb.url}", flush=True)
         # Serve until the parent closes our stdin.
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
