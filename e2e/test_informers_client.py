@@ -31,6 +31,7 @@ from kuberay_py.kube import (
     RetryPolicy,
     ServerError,
     TooManyRequests,
+    WatchIdleTimeout,
 )
 from kuberay_py.sandbox.http.faults import FaultRule
 from kuberay_py.sandbox.server import Sandbox
@@ -257,3 +258,27 @@ async def test_500_is_retried_then_surfaces(client: KubeClient, sandbox: Sandbox
     with pytest.raises(ServerError):
         await client.create(CONFIGMAPS, cm("once"), "default")
     assert await client.create(CONFIGMAPS, cm("once"), "default")
+
+
+async def test_watch_timeouts_server_side_and_client_idle(client: KubeClient) -> None:
+    rv = (await client.list(CONFIGMAPS, "kube-public"))["metadata"]["resourceVersion"]
+    # The server ends the stream after timeoutSeconds: iteration just stops.
+    started = time.monotonic()
+    async with asyncio.timeout(10):
+        async with client.watch(
+            CONFIGMAPS, "kube-public", resource_version=rv, timeout_seconds=1
+        ) as stream:
+            events = [e async for e in stream if e.type != "BOOKMARK"]
+    assert events == []
+    assert time.monotonic() - started >= 0.9
+    # No bookmarks and nothing happening: the client-side idle timeout fires.
+    with pytest.raises(WatchIdleTimeout):
+        async with client.watch(
+            CONFIGMAPS,
+            "kube-public",
+            resource_version=rv,
+            allow_watch_bookmarks=False,
+            idle_timeout=0.3,
+        ) as stream:
+            async for _ in stream:
+                pass
