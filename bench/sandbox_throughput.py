@@ -6,7 +6,11 @@ Figures (JSON on stdout):
   parses the body and stores it in a dict: the floor any Python API server pays,
   so the ratio shows what the Kubernetes semantics cost.
 - watch_events_per_s: events delivered per second, summed over 3 concurrent
-  watchers, while one client creates objects as fast as it can.
+  watchers that each replay the same backlog of changes from an old
+  resourceVersion: the server's delivery rate, not bounded by how fast one
+  client can write.
+- watch_events_per_s_live: the same 3 watchers while clients create objects as
+  fast as they can (bounded by the create rate: at most 3 x creates/s).
 - list_10k_pods_s: one unpaged LIST of 10,000 pods.
 - rss_bytes_per_pod: the sandbox process's RSS growth per stored pod.
 
@@ -90,7 +94,8 @@ async def _create_load(
     return total / (time.perf_counter() - started)
 
 
-async def _baseline_server() -> tuple[web.AppRunner, str]:
+def _serve_baseline(port_file: str) -> None:
+    """The baseline server, run in its own process like the sandbox (fair CPU share)."""
     store: dict[str, bytes] = {}
 
     async def create(request: web.Request) -> web.Response:
@@ -100,65 +105,116 @@ async def _baseline_server() -> tuple[web.AppRunner, str]:
             status=201, body=store[obj["metadata"]["name"]], content_type="application/json"
         )
 
-    app = web.Application()
-    app.router.add_post("/api/v1/namespaces/default/configmaps", create)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    return runner, f"http://127.0.0.1:{port}"
+    async def serve() -> None:
+        app = web.Application()
+        app.router.add_post("/api/v1/namespaces/default/configmaps", create)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        await web.SockSite(runner, sock).start()
+        with open(port_file, "w", encoding="ascii") as fh:
+            fh.write(str(sock.getsockname()[1]))
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
 
 
-async def _watch_fanout(session: aiohttp.ClientSession, base: str, events: int) -> float:
-    ns_url = f"{base}/api/v1/namespaces/default/configmaps"
-    async with session.get(ns_url) as resp:
-        rv = (await resp.json())["metadata"]["resourceVersion"]
+def _read_if_exists(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return ""
+
+
+async def _baseline_server(workdir: str) -> tuple[subprocess.Popen[bytes], str]:
+    port_file = os.path.join(workdir, "baseline.port")
+    proc = subprocess.Popen([sys.executable, __file__, "--serve-baseline", port_file])
+    for _ in range(300):
+        port = _read_if_exists(port_file)
+        if port:
+            return proc, f"http://127.0.0.1:{port}"
+        await asyncio.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("baseline server did not start")
+
+
+async def _watch_one(
+    session: aiohttp.ClientSession, url: str, rv: str, events: int, received: list[int], i: int
+) -> None:
+    async with session.get(
+        f"{url}?watch=true&resourceVersion={rv}&labelSelector=fan=out",
+        timeout=aiohttp.ClientTimeout(total=None),
+    ) as resp:
+        async for line in resp.content:
+            if b'"BOOKMARK"' in line[:20]:
+                continue
+            received[i] += 1
+            if received[i] >= events:
+                return
+
+
+async def _create_labelled(
+    session: aiohttp.ClientSession, url: str, events: int, prefix: str
+) -> None:
+    counter = iter(range(events))
+
+    async def worker() -> None:
+        for i in counter:
+            body = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"{prefix}-{i}", "labels": {"fan": "out"}},
+            }
+            async with session.post(
+                url, data=orjson.dumps(body), headers={"Content-Type": "application/json"}
+            ) as resp:
+                await resp.read()
+
+    await asyncio.gather(*(worker() for _ in range(16)))
+
+
+async def _current_rv(session: aiohttp.ClientSession, url: str) -> str:
+    async with session.get(f"{url}?limit=1") as resp:
+        rv: str = (await resp.json())["metadata"]["resourceVersion"]
+    return rv
+
+
+async def _watch_fanout_live(session: aiohttp.ClientSession, base: str, events: int) -> float:
+    url = f"{base}/api/v1/namespaces/live/configmaps"
+    await _ensure_namespace(session, base, "live")
+    rv = await _current_rv(session, url)
     received = [0, 0, 0]
-    done = asyncio.Event()
-
-    async def watcher(i: int) -> None:
-        async with session.get(
-            f"{ns_url}?watch=true&resourceVersion={rv}&labelSelector=fan=out",
-            timeout=aiohttp.ClientTimeout(total=None),
-        ) as resp:
-            async for _line in resp.content:
-                received[i] += 1
-                if all(r >= events for r in received):
-                    done.set()
-                if received[i] >= events:
-                    return
-
-    watchers = [asyncio.create_task(watcher(i)) for i in range(3)]
+    watchers = [
+        asyncio.create_task(_watch_one(session, url, rv, events, received, i)) for i in range(3)
+    ]
     await asyncio.sleep(0.3)  # benchmark setup only: let the three watches open
-
-    async def produce() -> None:
-        counter = iter(range(events))
-
-        async def worker() -> None:
-            for i in counter:
-                body = {
-                    "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": {"name": f"fan-{i}", "labels": {"fan": "out"}},
-                }
-                async with session.post(
-                    ns_url, data=orjson.dumps(body), headers={"Content-Type": "application/json"}
-                ) as resp:
-                    await resp.read()
-
-        await asyncio.gather(*(worker() for _ in range(16)))
-
     started = time.perf_counter()
-    await produce()
-    await asyncio.wait_for(done.wait(), 120)
-    elapsed = time.perf_counter() - started
-    for task in watchers:
-        task.cancel()
-    return sum(received) / elapsed
+    await _create_labelled(session, url, events, "live")
+    await asyncio.wait_for(asyncio.gather(*watchers), 120)
+    return sum(received) / (time.perf_counter() - started)
+
+
+async def _watch_fanout_replay(session: aiohttp.ClientSession, base: str, events: int) -> float:
+    url = f"{base}/api/v1/namespaces/replay/configmaps"
+    await _ensure_namespace(session, base, "replay")
+    rv = await _current_rv(session, url)
+    await _create_labelled(session, url, events, "replay")
+    received = [0, 0, 0]
+    started = time.perf_counter()
+    await asyncio.wait_for(
+        asyncio.gather(*(_watch_one(session, url, rv, events, received, i) for i in range(3))),
+        120,
+    )
+    return sum(received) / (time.perf_counter() - started)
+
+
+async def _ensure_namespace(session: aiohttp.ClientSession, base: str, name: str) -> None:
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    async with session.post(f"{base}/api/v1/namespaces", json=body) as resp:
+        if resp.status not in (201, 409):
+            raise RuntimeError(f"namespace create failed: {resp.status}")
 
 
 async def _pods(session: aiohttp.ClientSession, base: str, count: int) -> None:
@@ -202,26 +258,25 @@ async def main(creates: int, pods: int) -> dict[str, Any]:
                 url = f"{base}/api/v1/namespaces/default/configmaps"
                 await _create_load(session, url, 500, 16, "warm")
                 results["creates_per_s"] = round(await _create_load(session, url, creates, 16, "c"))
-                runner, baseline = await _baseline_server()
+                baseline_proc, baseline = await _baseline_server(workdir)
+                baseline_url = f"{baseline}/api/v1/namespaces/default/configmaps"
                 try:
-                    await _create_load(
-                        session, f"{baseline}/api/v1/namespaces/default/configmaps", 500, 16, "warm"
-                    )
+                    await _create_load(session, baseline_url, 500, 16, "warm")
                     results["baseline_creates_per_s"] = round(
-                        await _create_load(
-                            session,
-                            f"{baseline}/api/v1/namespaces/default/configmaps",
-                            creates,
-                            16,
-                            "c",
-                        )
+                        await _create_load(session, baseline_url, creates, 16, "c")
                     )
                 finally:
-                    await runner.cleanup()
+                    baseline_proc.terminate()
+                    baseline_proc.wait(10)
                 results["creates_vs_baseline"] = round(
                     results["creates_per_s"] / results["baseline_creates_per_s"], 3
                 )
-                results["watch_events_per_s"] = round(await _watch_fanout(session, base, creates))
+                results["watch_events_per_s"] = round(
+                    await _watch_fanout_replay(session, base, creates)
+                )
+                results["watch_events_per_s_live"] = round(
+                    await _watch_fanout_live(session, base, creates)
+                )
                 rss_before = _rss_bytes(proc.pid)
                 await _pods(session, base, pods)
                 rss_after = _rss_bytes(proc.pid)
@@ -244,5 +299,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--creates", type=int, default=5000)
     parser.add_argument("--pods", type=int, default=10000)
+    parser.add_argument("--serve-baseline", metavar="PORT_FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_baseline:
+        _serve_baseline(args.serve_baseline)
     print(json.dumps(asyncio.run(main(args.creates, args.pods)), indent=2))
