@@ -494,6 +494,45 @@ def prepare_namespace(obj: Obj, old: Obj | None) -> None:
         obj["status"] = {"phase": "Active"}
 
 
+# -- coordination and events ----------------------------------------------------------------
+
+
+def validate_lease(obj: Obj, old: Obj | None) -> list[Cause]:
+    """Leader election relies on these: a non-positive duration would never expire sanely."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return []
+    causes: list[Cause] = []
+    duration = spec.get("leaseDurationSeconds")
+    if duration is not None and (not isinstance(duration, int) or duration <= 0):
+        causes.append(_invalid("spec.leaseDurationSeconds", duration, "must be greater than 0"))
+    transitions = spec.get("leaseTransitions")
+    if transitions is not None and (not isinstance(transitions, int) or transitions < 0):
+        causes.append(
+            _invalid("spec.leaseTransitions", transitions, "must be greater than or equal to 0")
+        )
+    return causes
+
+
+_EVENT_TYPES = ("Normal", "Warning")
+
+
+def validate_events_v1_event(obj: Obj, old: Obj | None) -> list[Cause]:
+    """events.k8s.io/v1 creates must say when, who and what (kube's ValidateEventCreate)."""
+    if old is not None:
+        return []
+    causes: list[Cause] = []
+    if not obj.get("eventTime"):
+        causes.append(_required("eventTime"))
+    event_type = obj.get("type")
+    if event_type not in _EVENT_TYPES:
+        causes.append(_invalid("type", "", f"has invalid value: {event_type or ''}"))
+    for field in ("reportingController", "reportingInstance", "action", "reason"):
+        if not obj.get(field):
+            causes.append(_required(field))
+    return causes
+
+
 # -- registry of strategies -------------------------------------------------------------------
 
 Prepare = Callable[[Obj, Obj | None], None]
@@ -522,6 +561,8 @@ _VALIDATE: dict[tuple[str, str], Validate] = {
     ("apps", "StatefulSet"): lambda obj, old: _selector_causes(obj),
     ("apps", "DaemonSet"): lambda obj, old: _selector_causes(obj),
     ("batch", "Job"): validate_job,
+    ("coordination.k8s.io", "Lease"): validate_lease,
+    ("events.k8s.io", "Event"): validate_events_v1_event,
 }
 
 
