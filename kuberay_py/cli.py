@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -122,6 +123,9 @@ async def _sandbox_up(args: argparse.Namespace) -> int:
         print(f"error: cannot start the sandbox: {exc}", file=sys.stderr)
         await sandbox.stop()
         return 1
+    # Everything allocated so far lives as long as the process: keep it out of the cyclic
+    # collector's full passes, which otherwise stall large LISTs by 100 ms or more.
+    gc.freeze()
     print(f"sandbox ready: server={sandbox.url} kubeconfig={sandbox.kubeconfig_path}", flush=True)
     await stop.wait()
     await sandbox.stop()
