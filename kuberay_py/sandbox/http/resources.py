@@ -43,6 +43,40 @@ _SUCCESS_201 = {
 }
 
 
+# Kinds whose REST storage sets ReturnDeletedObject: an immediate DELETE answers with the
+# object. Every other kind answers a finished delete with a Status (Success, details with
+# name, group, resource and uid), which is what kubectl's --wait reads the uid from.
+RETURN_DELETED_OBJECT = frozenset(
+    {
+        ("", "pods"),
+        ("", "services"),
+        ("", "serviceaccounts"),
+        ("", "namespaces"),
+        ("", "persistentvolumeclaims"),
+        ("", "persistentvolumes"),
+        ("storage.k8s.io", "storageclasses"),
+    }
+)
+
+
+def deleted_status(rt: ResourceType, obj: Obj) -> Obj:
+    """kube-apiserver's answer to a DELETE that removed the object at once."""
+    meta = obj.get("metadata") or {}
+    details: Obj = {"name": meta.get("name", "")}
+    if rt.group:
+        details["group"] = rt.group
+    details["kind"] = rt.resource
+    if meta.get("uid"):
+        details["uid"] = meta["uid"]
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    }
+
+
 def method_not_allowed() -> StatusError:
     return errors.method_not_allowed(
         "the server does not allow this method on the requested resource"
@@ -350,7 +384,26 @@ class ResourceHandlers:
         body = codec.decode_body(raw, "application/json") if raw.strip() else None
         delete_opts = options.delete_options(request.query, body)
         obj = self.registry.delete(rt, info.registry_namespace, info.name, delete_opts)
-        return json_response(obj)
+        if (rt.group, rt.resource) in RETURN_DELETED_OBJECT or self._still_there(
+            rt, info, obj, delete_opts.dry_run
+        ):
+            return json_response(obj)
+        return json_response(deleted_status(rt, obj))
+
+    def _still_there(self, rt: ResourceType, info: RequestInfo, obj: Obj, dry_run: bool) -> bool:
+        """Whether the delete is pending (finalizers, grace period) rather than done."""
+        meta = obj.get("metadata") or {}
+        if dry_run:
+            grace = meta.get("deletionGracePeriodSeconds") or 0
+            return bool(meta.get("finalizers")) or grace > 0
+        assert info.name is not None
+        try:
+            current = self.registry.get(rt, info.registry_namespace, info.name)
+        except StatusError as exc:
+            if exc.code == 404:
+                return False
+            raise
+        return bool((current.get("metadata") or {}).get("uid") == meta.get("uid"))
 
     async def delete_collection(
         self, request: web.Request, info: RequestInfo, rt: ResourceType
