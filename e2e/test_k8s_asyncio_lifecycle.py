@@ -86,7 +86,6 @@ async def test_watch_from_resource_version_with_bookmarks(sandbox: Sandbox) -> N
         assert rvs == sorted(rvs) and rvs[0] > int(start_rv)
         # The watch remembers where it got to: the bookmark's rv.
         assert w.resource_version == events[-1][2]
-        # Typed events: the object is a V1ConfigMap, as the list call's return type says.
 
 
 async def test_watch_yields_typed_objects_and_ends_at_timeout(sandbox: Sandbox) -> None:
