@@ -79,7 +79,9 @@ class Sandbox:
             raise ValueError(f"a sandbox needs at least one node, got --nodes {self.config.nodes}")
         self.clock = SandboxClock(self.config.time_scale)
         self.catalog = Catalog()
-        self.faults = FaultInjector()
+        # A seed makes probability-based fault rules fire reproducibly from run to run.
+        seed = self.config.seed
+        self.faults = FaultInjector(random.Random(seed) if seed is not None else None)
         self.metrics = CollectorRegistry()
         self.runtime: ContainerRuntime = self.config.runtime or NoopRuntime()
         self.pod_ips = IPAllocator(POD_CIDR, seed=self.config.seed)
