@@ -193,3 +193,52 @@ async def test_connection_errors_are_retried_for_reads(tmp_path: Path) -> None:
         server.close()
         await server.wait_closed()
     assert connections == 2
+
+
+async def test_two_controllers_on_one_resource_share_one_list_and_one_watch() -> None:
+    kube = FakeKube()
+    await kube.create(CONFIGMAPS, {"metadata": {"name": "a", "namespace": "d"}})
+    mgr = manager(kube, health_address=None)
+    first: list[Request] = []
+    second: list[Request] = []
+
+    async def one(request: Request) -> None:
+        first.append(request)
+
+    async def two(request: Request) -> None:
+        second.append(request)
+
+    ControllerBuilder(mgr).named("one").for_(CONFIGMAPS).complete(one)
+    ControllerBuilder(mgr).named("two").for_(CONFIGMAPS).complete(two)
+    task = asyncio.create_task(mgr.run(handle_signals=False))
+    await eventually(lambda: first == second == [Request("d", "a")])
+    await kube.create(CONFIGMAPS, {"metadata": {"name": "b", "namespace": "d"}})
+    await eventually(lambda: Request("d", "b") in first and Request("d", "b") in second)
+    assert len(mgr.factory.informers()) == 1
+    assert (kube.requests["list"], kube.requests["watch"]) == (1, 1)
+    mgr.stop()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_example_main_exits_non_zero_when_the_lease_is_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from examples import configmap_mirror
+    from kuberay_py.runtime import LeaderElectionLost
+
+    async def lose(self: Manager, **_: Any) -> None:
+        raise LeaderElectionLost("lost the lease default/configmap-mirror")
+
+    monkeypatch.setattr(configmap_mirror.Manager, "run", lose)
+    cfg = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(cfg))
+    argv = ["--kubeconfig", str(path), "--leader-elect", "--metrics-bind-address", ""]
+    assert await configmap_mirror.main([*argv, "--health-probe-bind-address", ""]) == 1
