@@ -5,12 +5,15 @@ watch) hand back plain dicts, never kubernetes-asyncio models."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from kuberay_py.informers import SharedInformer
 from kuberay_py.kube import (
+    CONFIGMAPS,
     DEPLOYMENTS,
     ENDPOINTSLICES,
     EVENTS_V1,
@@ -24,6 +27,13 @@ from kuberay_py.kube import (
 from kuberay_py.sandbox.server import Sandbox
 
 NS = "default"
+
+
+async def eventually(cond: Callable[[], bool], within: float = 10.0) -> None:
+    async with asyncio.timeout(within):
+        while not cond():
+            await asyncio.sleep(0.01)
+
 
 BODIES: dict[str, tuple[Resource, dict[str, Any], dict[str, Any]]] = {
     "apps": (
@@ -125,3 +135,44 @@ async def test_round_trip_in_every_api_group(client: KubeClient, group: str) -> 
     await client.delete(res, name, NS)
     with pytest.raises(NotFound):
         await client.get(res, name, NS)
+
+
+async def test_reflector_lists_in_pages_then_watches_from_the_lists_rv(
+    client: KubeClient,
+) -> None:
+    for i in range(5):
+        body = {"metadata": {"name": f"paged-{i}", "labels": {"paged": "yes"}}}
+        await client.create(CONFIGMAPS, body, NS)
+    calls: list[tuple[str, dict[str, Any]]] = []
+    original = client.request
+
+    async def spy(method: str, path: str, *a: Any, **kw: Any) -> Any:
+        calls.append((path, dict(kw.get("params") or {})))
+        return await original(method, path, *a, **kw)
+
+    client.request = spy  # type: ignore[method-assign]
+    informer = SharedInformer(
+        client,
+        CONFIGMAPS,
+        namespace=NS,
+        label_selector="paged=yes",
+        page_size=2,
+        registry=CollectorRegistry(),
+    )
+    informer.start()
+    try:
+        assert await informer.wait_for_sync(10)
+        assert sorted(informer.store.keys()) == [f"{NS}/paged-{i}" for i in range(5)]
+        lists = [p for path, p in calls if path.endswith("/configmaps")]
+        assert len(lists) == 3  # 2 + 2 + 1
+        assert all(str(p.get("limit")) == "2" for p in lists)
+        assert "continue" not in lists[0] and all(p.get("continue") for p in lists[1:])
+        listed_rv = informer.resource_version
+        assert listed_rv
+        await client.create(
+            CONFIGMAPS, {"metadata": {"name": "paged-5", "labels": {"paged": "yes"}}}, NS
+        )
+        await eventually(lambda: informer.store.get(f"{NS}/paged-5") is not None)
+        assert informer.reflector.watches >= 1
+    finally:
+        await informer.stop()
