@@ -1,6 +1,9 @@
 # kuberay-py: `make demo` runs the main job on the embedded sandbox, `make test` passes the tests.
 # Both install what they need (a .venv made by `make setup`).
 
+SHELL := bash
+.SHELLFLAGS := -o pipefail -c
+
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
