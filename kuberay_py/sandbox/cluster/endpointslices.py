@@ -25,6 +25,7 @@ import structlog
 
 from kuberay_py.sandbox.clock import SandboxClock
 from kuberay_py.sandbox.cluster.informer import Informer, KeyQueue, ObjKey, obj_key, supervise
+from kuberay_py.sandbox.cluster.slices import SERVICE_NAME_LABEL, SlicesByService
 from kuberay_py.sandbox.registry.catalog import ResourceType
 from kuberay_py.sandbox.registry.errors import StatusError
 from kuberay_py.sandbox.registry.registry import RegistryAPI
@@ -33,7 +34,6 @@ log = structlog.get_logger("sandbox.endpointslices")
 
 Obj = dict[str, Any]
 
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 MANAGED_BY = "endpointslice-controller.k8s.io"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
@@ -307,7 +307,7 @@ class EndpointSliceController:
         # Services seen deleted: their Endpoints object goes too (slices always go).
         self._deleted_services: set[ObjKey] = set()
         self._pods_by_ns: dict[str, dict[str, Obj]] = defaultdict(dict)
-        self._slices_by_service: dict[ObjKey, dict[str, Obj]] = defaultdict(dict)
+        self._slices = SlicesByService()
         self._selectors_by_ns: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)
         self.services.add_handler(self._on_service)
         self.pods.add_handler(self._on_pod)
@@ -348,21 +348,8 @@ class EndpointSliceController:
                 self.queue.add((ns, service))
 
     def _on_slice(self, old: Obj | None, new: Obj | None) -> None:
-        for obj, alive in ((old, False), (new, True)):
-            if obj is None:
-                continue
-            ns, name = obj_key(obj)
-            service = ((obj.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL)
-            if not service:
-                continue
-            owned = self._slices_by_service[(ns, service)]
-            if alive:
-                owned[name] = obj
-            else:
-                owned.pop(name, None)
-                if not owned:
-                    del self._slices_by_service[(ns, service)]
-            self.queue.add((ns, service))
+        for key in self._slices.observe(old, new):
+            self.queue.add(key)
 
     def _on_endpoints(self, old: Obj | None, new: Obj | None) -> None:
         if new is None or old is None or new.get("subsets") != old.get("subsets"):
@@ -382,7 +369,7 @@ class EndpointSliceController:
     def _managed_slices(self, ns: str, service: str) -> list[Obj]:
         found = [
             s
-            for s in self._slices_by_service.get((ns, service), {}).values()
+            for s in self._slices.of(ns, service)
             if ((s.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
             and not (s.get("metadata") or {}).get("deletionTimestamp")
         ]

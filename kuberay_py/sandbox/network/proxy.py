@@ -31,6 +31,7 @@ import structlog
 
 from kuberay_py.sandbox.clock import SandboxClock
 from kuberay_py.sandbox.cluster.informer import Informer, KeyQueue, ObjKey, obj_key, supervise
+from kuberay_py.sandbox.cluster.slices import SERVICE_NAME_LABEL, SlicesByService
 from kuberay_py.sandbox.registry.catalog import ResourceType
 from kuberay_py.sandbox.registry.registry import RegistryAPI
 from kuberay_py.sandbox.registry.types import ListOptions
@@ -41,7 +42,6 @@ Obj = dict[str, Any]
 Backend = tuple[str, int]
 ListenKey = tuple[str, int]  # (clusterIP, port)
 
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 CONNECT_TIMEOUT = 5.0
 HIGH_WATER = 1 << 20  # pause the other side's reads above 1 MiB buffered
 
@@ -254,7 +254,7 @@ class KubeProxy:
         self.slices = Informer(registry, slices_rt, clock, name="proxy-slices")
         self.listeners: dict[ListenKey, Listener] = {}
         self._by_service: dict[ObjKey, set[ListenKey]] = defaultdict(set)
-        self._slices_by_service: dict[ObjKey, dict[str, Obj]] = defaultdict(dict)
+        self._slices = SlicesByService()
         self.queue: KeyQueue[ObjKey] = KeyQueue()
         self.services.add_handler(self._on_service)
         self.slices.add_handler(self._on_slice)
@@ -265,18 +265,8 @@ class KubeProxy:
         self.queue.add(obj_key(new or old or {}))
 
     def _on_slice(self, old: Obj | None, new: Obj | None) -> None:
-        for obj, alive in ((old, False), (new, True)):
-            if obj is None:
-                continue
-            ns, name = obj_key(obj)
-            service = ((obj.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL)
-            if not service:
-                continue
-            if alive:
-                self._slices_by_service[(ns, service)][name] = obj
-            else:
-                self._slices_by_service[(ns, service)].pop(name, None)
-            self.queue.add((ns, service))
+        for key in self._slices.observe(old, new):
+            self.queue.add(key)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -289,7 +279,7 @@ class KubeProxy:
             return []
         for p in (svc.get("spec") or {}).get("ports") or ():
             if isinstance(p, dict) and _port_matches(p, port):
-                slices = list(self._slices_by_service.get((namespace, service), {}).values())
+                slices = self._slices.of(namespace, service)
                 return ready_backends(svc, slices, p)
         return []
 
@@ -307,7 +297,7 @@ class KubeProxy:
             return {}
         if not _loopback(ip):
             return {}  # never bind outside loopback
-        slices = list(self._slices_by_service.get(key, {}).values())
+        slices = self._slices.of(*key)
         desired: dict[ListenKey, list[Backend]] = {}
         for port in spec.get("ports") or ():
             if not isinstance(port, dict) or (port.get("protocol") or "TCP") != "TCP":
