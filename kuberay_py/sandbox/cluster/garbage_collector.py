@@ -81,11 +81,11 @@ class GarbageCollector:
     def _wanted_types(self) -> dict[tuple[str, str], ResourceType]:
         wanted: dict[tuple[str, str], ResourceType] = {}
         for rt in self.registry.catalog:
-            key = (rt.group, rt.resource)
+            key = rt.storage_resource  # one informer per stored family, not per version
             if key in IGNORED or "watch" not in rt.verbs:
                 continue
             best = wanted.get(key)
-            if best is None or rt.version == (rt.storage_version or rt.version):
+            if best is None or rt.is_storage_version:
                 wanted[key] = rt
         return wanted
 

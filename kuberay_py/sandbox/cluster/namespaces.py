@@ -68,8 +68,8 @@ class NamespaceController:
         for rt in self.registry.catalog:
             if not rt.namespaced or "list" not in rt.verbs or "delete" not in rt.verbs:
                 continue
-            key = (rt.group, rt.resource)
-            if key not in chosen or rt.version == (rt.storage_version or rt.version):
+            key = rt.storage_resource  # versions sharing storage are emptied once
+            if key not in chosen or rt.is_storage_version:
                 chosen[key] = rt
         return list(chosen.values())
 

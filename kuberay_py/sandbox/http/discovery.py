@@ -48,7 +48,8 @@ def _sub_verbs(sub: str) -> list[str]:
 
 
 def _storage_version_hash(rt: ResourceType) -> str:
-    digest = hashlib.sha256(f"{rt.group}/{rt.storage_version or rt.version}/{rt.kind}".encode())
+    version = rt.storage_version or rt.version
+    digest = hashlib.sha256(f"{rt.stored_group}/{version}/{rt.kind}".encode())
     return digest.digest()[:8].hex()
 
 

@@ -40,10 +40,35 @@ class ResourceType:
     schema: dict[str, Any] | None = None
     printer_columns: tuple[dict[str, Any], ...] = ()
     is_crd: bool = False
+    # The group whose storage this resource shares, when it is not its own: kube keeps one
+    # stored object per group/resource family and converts it per request
+    # (events.k8s.io/v1 Events are core/v1 Events in storage). None: its own group.
+    storage_group: str | None = None
 
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def stored_group(self) -> str:
+        return self.group if self.storage_group is None else self.storage_group
+
+    @property
+    def stored_api_version(self) -> str:
+        """The apiVersion objects of this resource have in storage (see conversion.py)."""
+        version = self.storage_version or self.version
+        group = self.stored_group
+        return f"{group}/{version}" if group else version
+
+    @property
+    def storage_resource(self) -> tuple[str, str]:
+        """(group, resource) of the storage family: every member shares one set of objects."""
+        return (self.stored_group, self.resource)
+
+    @property
+    def is_storage_version(self) -> bool:
+        """True for the one member of the family objects are stored as."""
+        return self.api_version == self.stored_api_version
 
     @property
     def list_kind(self) -> str:
@@ -59,16 +84,16 @@ class ResourceType:
         return "status" in self.subresources
 
     def storage_prefix(self, namespace: str | None = None) -> str:
-        """Storage key prefix. All versions of one group/resource share it."""
-        base = f"/{self.group or 'core'}/{self.resource}/"
+        """Storage key prefix. Every version (and cohabiting group) of a resource shares it."""
+        base = f"/{self.stored_group or 'core'}/{self.resource}/"
         if self.namespaced and namespace:
             return f"{base}{namespace}/"
         return base
 
     def storage_key(self, namespace: str | None, name: str) -> str:
         if self.namespaced:
-            return f"/{self.group or 'core'}/{self.resource}/{namespace}/{name}"
-        return f"/{self.group or 'core'}/{self.resource}/{name}"
+            return f"{self.storage_prefix()}{namespace}/{name}"
+        return f"{self.storage_prefix()}{name}"
 
 
 def _rt(
@@ -81,7 +106,10 @@ def _rt(
     categories: tuple[str, ...] = (),
     subresources: tuple[str, ...] = (),
     verbs: tuple[str, ...] = ALL_VERBS,
+    *,
+    storage: tuple[str, str] | None = None,
 ) -> ResourceType:
+    """A built-in type; `storage` is the (group, version) it is stored as, if not its own."""
     return ResourceType(
         group=group,
         version=version,
@@ -93,7 +121,8 @@ def _rt(
         categories=categories,
         subresources=subresources,
         verbs=verbs,
-        storage_version=version,
+        storage_version=version if storage is None else storage[1],
+        storage_group=None if storage is None else storage[0],
     )
 
 
@@ -150,7 +179,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _rt("batch", "v1", "cronjobs", "CronJob", True, ("cj",), ("all",), ("status",)),
     _rt("coordination.k8s.io", "v1", "leases", "Lease", True),
     _rt("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
-    _rt("events.k8s.io", "v1", "events", "Event", True, ("ev",)),
+    # One stored Event seen through two APIs (kube's cohabiting resources).
+    _rt("events.k8s.io", "v1", "events", "Event", True, ("ev",), storage=("", "v1")),
     _rt("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",), (), ("status",)),
     _rt("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ("netpol",)),
     _rt(

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from kuberay_py.sandbox.clock import SandboxClock
-from kuberay_py.sandbox.registry import crds, errors, names, patching, strategies
+from kuberay_py.sandbox.registry import conversion, crds, errors, names, patching, strategies
 from kuberay_py.sandbox.registry.catalog import Catalog, ResourceType
 from kuberay_py.sandbox.registry.errors import Cause, StatusError
 from kuberay_py.sandbox.registry.registry import AdmissionPlugin, Operation, Watch
@@ -79,21 +79,18 @@ def clone(obj: Any) -> Any:
 
 
 def _resource_key(rt: ResourceType) -> str:
-    return f"/{rt.group or 'core'}/{rt.resource}/"
-
-
-def _stored_api_version(rt: ResourceType) -> str:
-    version = rt.storage_version or rt.version
-    return f"{rt.group}/{version}" if rt.group else version
+    """The watch hub's key: one per storage family, so every version sees every change."""
+    return rt.storage_prefix()
 
 
 def _view(rt: ResourceType, obj: Obj) -> Obj:
-    """The stored object as the requested version presents it (only apiVersion differs)."""
-    if obj.get("apiVersion") == rt.api_version:
-        return obj
-    out = dict(obj)
-    out["apiVersion"] = rt.api_version
-    return out
+    """The stored object as the requested version presents it (conversion.py)."""
+    return conversion.convert(obj, rt.api_version)
+
+
+def _to_storage(rt: ResourceType, obj: Obj) -> Obj:
+    """A request-version object in its stored version (the way in)."""
+    return conversion.convert(obj, rt.stored_api_version)
 
 
 def _meta_of(body: Any) -> Obj:
@@ -381,16 +378,18 @@ class Registry:
                 token = self._encode_continue(list_rv, pairs[-1][0])
             items = [_view(rt, obj) for _, obj in pairs]
         else:
+            # Selectors see the object as the requested version presents it.
             items = []
             for i, (_, obj) in enumerate(pairs):
-                if not matcher.matches(obj):
+                view = _view(rt, obj)
+                if not matcher.matches(view):
                     continue
                 if limit is not None and len(items) == limit:
                     # More may match after the page: kube leaves remainingItemCount unset here.
-                    if any(matcher.matches(o) for _, o in pairs[i:]):
+                    if any(matcher.matches(_view(rt, o)) for _, o in pairs[i:]):
                         token = self._encode_continue(list_rv, pairs[i - 1][0])
                     break
-                items.append(_view(rt, obj))
+                items.append(view)
         return ListResult(items, list_rv, token, remaining)
 
     def watch(
@@ -458,10 +457,12 @@ class Registry:
         meta["creationTimestamp"] = self.clock.now_rfc3339()
         meta["generation"] = 1
         body["kind"] = rt.kind
-        body["apiVersion"] = _stored_api_version(rt)
+        body["apiVersion"] = rt.api_version
         self._prepare(rt, body, None)
         self._admit("CREATE", rt, body, None, None)
         self._validate(rt, body, None)
+        body = _to_storage(rt, body)
+        meta = body["metadata"]
         key = rt.storage_key(ns, name)
         if self.storage.get(key) is not None:
             raise errors.already_exists(rt.resource, rt.group, name)
@@ -601,7 +602,10 @@ class Registry:
         requested_rv = meta.get("resourceVersion")
         if requested_rv and requested_rv != old_meta["resourceVersion"]:
             raise errors.stale_resource_version(rt.resource, rt.group, name)
-        new = self._new_from_subresource(rt, name, old, body, subresource)
+        # Defaults, admission and validation work on the requested version's shape; the
+        # result converts back to the stored version before it is compared and stored.
+        old_view = _view(rt, old)
+        new = self._new_from_subresource(rt, name, old_view, body, subresource)
         if new is not body:
             # Sub-resources change only their part; metadata stays the stored one.
             new["metadata"] = clone(old_meta)
@@ -621,7 +625,7 @@ class Registry:
         new_meta.pop("selfLink", None)
         new_meta.pop("managedFields", None)
         new["kind"] = rt.kind
-        new["apiVersion"] = _stored_api_version(rt)
+        new["apiVersion"] = rt.api_version
         if old_meta.get("deletionTimestamp"):
             added = [
                 f
@@ -642,9 +646,11 @@ class Registry:
                         )
                     ],
                 )
-        self._prepare(rt, new, old)
-        self._admit("UPDATE", rt, new, old, subresource)
-        self._validate(rt, new, old)
+        self._prepare(rt, new, old_view)
+        self._admit("UPDATE", rt, new, old_view, subresource)
+        self._validate(rt, new, old_view)
+        new = _to_storage(rt, new)
+        new_meta = new["metadata"]
         if _spec_changed(new, old):
             new_meta["generation"] = old_meta.get("generation", 0) + 1
         elif new == old:
@@ -706,8 +712,8 @@ class Registry:
                 meta["name"] = name
                 return self.create(rt, namespace, patch, opts), True
             raise errors.not_found(rt.resource, rt.group, name)
-        doc = clone(old)
-        doc["apiVersion"] = rt.api_version
+        # Patches apply to the requested version's representation.
+        doc = clone(_view(rt, old))
         if patch_type == "json":
             if not isinstance(patch, list):
                 raise errors.bad_request("json patch must be a list of operations")
@@ -764,7 +770,8 @@ class Registry:
         if is_namespace and name in IMMORTAL_NAMESPACES:
             raise errors.forbidden("namespaces", "", name, "this namespace may not be deleted")
         if self._admission:
-            self._admit("DELETE", rt, clone(old), old, None)
+            old_view = _view(rt, old)
+            self._admit("DELETE", rt, clone(old_view), old_view, None)
 
         finalizers = list(meta.get("finalizers") or ())
         policy = opts.propagation_policy

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, Protocol
 
-from kuberay_py.sandbox.registry import errors
+from kuberay_py.sandbox.registry import conversion, errors
 from kuberay_py.sandbox.registry.registry import Watch
 from kuberay_py.sandbox.registry.types import WatchEvent, WatchEventType
 
@@ -84,31 +84,34 @@ class HubWatch(Watch):
         return self._matcher is None or self._matcher.matches(obj)
 
     def _view(self, obj: dict[str, Any]) -> dict[str, Any]:
-        if obj.get("apiVersion") == self.api_version:
-            return obj
-        out = dict(obj)
-        out["apiVersion"] = self.api_version
-        return out
+        """The stored object in this watcher's version (every version of a resource shares
+        one hub key, so a change may arrive in another version's shape)."""
+        return conversion.convert(obj, self.api_version)
 
     def _event_for(self, change: Change, shared: WatchEvent | None) -> WatchEvent | None:
-        """The event this watcher sees for `change` (kube's cacheWatcher rules), or None."""
+        """The event this watcher sees for `change` (kube's cacheWatcher rules), or None.
+
+        Selectors are evaluated on the converted object, as kube filters each version's view.
+        """
+        obj = self._view(change.obj)
         if change.type == "MODIFIED" and (self._matcher is not None and change.prev is not None):
-            now = self._matches(change.obj, change.namespace, change.name)
-            before = self._matches(change.prev, change.namespace, change.name)
+            now = self._matches(obj, change.namespace, change.name)
+            prev = self._view(change.prev)
+            before = self._matches(prev, change.namespace, change.name)
             if now and not before:
-                return WatchEvent("ADDED", self._view(change.obj))
+                return WatchEvent("ADDED", obj)
             if before and not now:
                 # The previous content, carrying this change's resourceVersion.
-                old = dict(change.prev)
+                old = dict(prev)
                 old["metadata"] = {**old["metadata"], "resourceVersion": str(change.rv)}
-                return WatchEvent("DELETED", self._view(old))
+                return WatchEvent("DELETED", old)
             if not now:
                 return None
-        elif not self._matches(change.obj, change.namespace, change.name):
+        elif not self._matches(obj, change.namespace, change.name):
             return None
-        if shared is not None and change.obj.get("apiVersion") == self.api_version:
+        if shared is not None and obj is change.obj:
             return shared
-        return WatchEvent(change.type, self._view(change.obj))
+        return WatchEvent(change.type, obj)
 
     # -- producer side ---------------------------------------------------------------------
 
@@ -132,10 +135,11 @@ class HubWatch(Watch):
 
     def push_initial(self, objects: Iterable[dict[str, Any]], end_bookmark: bool) -> None:
         """Synthetic ADDED events for the current state (rv unset or "0", or watch-list)."""
-        for obj in objects:
+        for stored in objects:
+            obj = self._view(stored)
             meta = obj["metadata"]
             if self._matches(obj, meta.get("namespace", ""), meta["name"]):
-                self._queue.append(WatchEvent("ADDED", self._view(obj)))
+                self._queue.append(WatchEvent("ADDED", obj))
         if end_bookmark:
             self._queue.append(self._bookmark({INITIAL_EVENTS_END: "true"}))
 
