@@ -490,6 +490,8 @@ def test_events_core_and_events_k8s_io() -> None:
         "web-1.abc",
     ]
     new = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
         "metadata": meta("e2"),
         "regarding": {"kind": "Pod", "name": "web-2"},
         "reason": "Pulled",

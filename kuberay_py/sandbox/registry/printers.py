@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from kuberay_py.sandbox.registry.catalog import ResourceType
+from kuberay_py.sandbox.registry.conversion import convert
 
 Obj = dict[str, Any]
 Cells = list[Any]
@@ -895,25 +896,10 @@ EVENT_COLUMNS = [
 
 
 def _as_core_event(ev: Obj) -> Obj:
-    """events.k8s.io/v1 fields mapped onto core/v1's, which kube's printer reads."""
-    if "regarding" not in ev and "note" not in ev and "deprecatedSource" not in ev:
-        return ev
-    source = _dict(ev.get("deprecatedSource"))
-    return {
-        "metadata": ev.get("metadata"),
-        "involvedObject": ev.get("regarding"),
-        "reason": ev.get("reason"),
-        "message": ev.get("note"),
-        "type": ev.get("type"),
-        "source": source,
-        "firstTimestamp": ev.get("deprecatedFirstTimestamp"),
-        "lastTimestamp": ev.get("deprecatedLastTimestamp"),
-        "count": ev.get("deprecatedCount"),
-        "eventTime": ev.get("eventTime"),
-        "series": ev.get("series"),
-        "reportingComponent": ev.get("reportingController"),
-        "reportingInstance": ev.get("reportingInstance"),
-    }
+    """An events.k8s.io/v1 Event seen as core/v1, whose fields kube's printer reads."""
+    if str(ev.get("apiVersion") or "").startswith("events.k8s.io/"):
+        return convert(ev, "v1")
+    return ev
 
 
 def event_cells(raw: Obj, now: datetime.datetime) -> Cells:
