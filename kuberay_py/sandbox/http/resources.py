@@ -334,7 +334,13 @@ class ResourceHandlers:
             return json_response(to_scale(rt, updated))
         obj = _check_type(rt, body, rt.kind, rt.api_version)
         _check_meta(obj, info, rt, need_name=True)
-        updated = self.registry.update(rt, info.registry_namespace, info.name, obj, sub, opts)
+        try:
+            updated = self.registry.update(rt, info.registry_namespace, info.name, obj, sub, opts)
+        except StatusError as exc:
+            if not (exc.code == 404 and sub is None and rt.create_on_update):
+                raise
+            created = self.registry.create(rt, info.registry_namespace, obj, opts)
+            return json_response(created, status=201)
         return json_response(updated)
 
     async def patch(

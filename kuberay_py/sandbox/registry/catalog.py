@@ -44,6 +44,9 @@ class ResourceType:
     # stored object per group/resource family and converts it per request
     # (events.k8s.io/v1 Events are core/v1 Events in storage). None: its own group.
     storage_group: str | None = None
+    # kube's AllowCreateOnUpdate: a PUT to a missing object creates it (201). True for the
+    # kinds clients upsert by name: Endpoints, Events, LimitRanges, Leases and RBAC.
+    create_on_update: bool = False
 
     @property
     def api_version(self) -> str:
@@ -108,6 +111,7 @@ def _rt(
     verbs: tuple[str, ...] = ALL_VERBS,
     *,
     storage: tuple[str, str] | None = None,
+    create_on_update: bool = False,
 ) -> ResourceType:
     """A built-in type; `storage` is the (group, version) it is stored as, if not its own."""
     return ResourceType(
@@ -123,6 +127,7 @@ def _rt(
         verbs=verbs,
         storage_version=version if storage is None else storage[1],
         storage_group=None if storage is None else storage[0],
+        create_on_update=create_on_update,
     )
 
 
@@ -159,16 +164,16 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         ),
     ),
     _rt("", "v1", "services", "Service", True, ("svc",), ("all",), ("status", "proxy")),
-    _rt("", "v1", "endpoints", "Endpoints", True, ("ep",)),
+    _rt("", "v1", "endpoints", "Endpoints", True, ("ep",), create_on_update=True),
     _rt("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
     _rt("", "v1", "secrets", "Secret", True),
     _rt("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",)),
-    _rt("", "v1", "events", "Event", True, ("ev",)),
+    _rt("", "v1", "events", "Event", True, ("ev",), create_on_update=True),
     _rt(
         "", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, ("pvc",), (), ("status",)
     ),
     _rt("", "v1", "resourcequotas", "ResourceQuota", True, ("quota",), (), ("status",)),
-    _rt("", "v1", "limitranges", "LimitRange", True, ("limits",)),
+    _rt("", "v1", "limitranges", "LimitRange", True, ("limits",), create_on_update=True),
     _rt(
         "apps", "v1", "deployments", "Deployment", True, ("deploy",), ("all",), ("status", "scale")
     ),
@@ -177,10 +182,19 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _rt("apps", "v1", "daemonsets", "DaemonSet", True, ("ds",), ("all",), ("status",)),
     _rt("batch", "v1", "jobs", "Job", True, (), ("all",), ("status",)),
     _rt("batch", "v1", "cronjobs", "CronJob", True, ("cj",), ("all",), ("status",)),
-    _rt("coordination.k8s.io", "v1", "leases", "Lease", True),
+    _rt("coordination.k8s.io", "v1", "leases", "Lease", True, create_on_update=True),
     _rt("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
     # One stored Event seen through two APIs (kube's cohabiting resources).
-    _rt("events.k8s.io", "v1", "events", "Event", True, ("ev",), storage=("", "v1")),
+    _rt(
+        "events.k8s.io",
+        "v1",
+        "events",
+        "Event",
+        True,
+        ("ev",),
+        storage=("", "v1"),
+        create_on_update=True,
+    ),
     _rt("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",), (), ("status",)),
     _rt("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ("netpol",)),
     _rt(
@@ -193,10 +207,31 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         (),
         ("status",),
     ),
-    _rt("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
-    _rt("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
-    _rt("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
-    _rt("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
+    _rt("rbac.authorization.k8s.io", "v1", "roles", "Role", True, create_on_update=True),
+    _rt(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "RoleBinding",
+        True,
+        create_on_update=True,
+    ),
+    _rt(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "ClusterRole",
+        False,
+        create_on_update=True,
+    ),
+    _rt(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        False,
+        create_on_update=True,
+    ),
     _rt(
         "apiextensions.k8s.io",
         "v1",
