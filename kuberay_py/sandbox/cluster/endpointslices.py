@@ -26,7 +26,6 @@ import structlog
 from kuberay_py.sandbox.clock import SandboxClock
 from kuberay_py.sandbox.cluster.informer import Informer, KeyQueue, ObjKey, obj_key, supervise
 from kuberay_py.sandbox.cluster.slices import SERVICE_NAME_LABEL, SlicesByService
-from kuberay_py.sandbox.registry.catalog import ResourceType
 from kuberay_py.sandbox.registry.errors import StatusError
 from kuberay_py.sandbox.registry.registry import RegistryAPI
 
@@ -288,10 +287,10 @@ class EndpointSliceController:
         self.registry = registry
         self.clock = clock
         self.resync_seconds = resync_seconds
-        self.services_rt = self._rt("", "v1", "services")
-        self.pods_rt = self._rt("", "v1", "pods")
-        self.endpoints_rt = self._rt("", "v1", "endpoints")
-        self.slices_rt = self._rt("discovery.k8s.io", "v1", "endpointslices")
+        self.services_rt = registry.catalog.require("", "v1", "services")
+        self.pods_rt = registry.catalog.require("", "v1", "pods")
+        self.endpoints_rt = registry.catalog.require("", "v1", "endpoints")
+        self.slices_rt = registry.catalog.require("discovery.k8s.io", "v1", "endpointslices")
         self.services = Informer(registry, self.services_rt, clock, name="eps-services")
         self.pods = Informer(registry, self.pods_rt, clock, name="eps-pods")
         self.slices = Informer(
@@ -313,12 +312,6 @@ class EndpointSliceController:
         self.pods.add_handler(self._on_pod)
         self.slices.add_handler(self._on_slice)
         self.endpoints.add_handler(self._on_endpoints)
-
-    def _rt(self, group: str, version: str, resource: str) -> ResourceType:
-        rt = self.registry.catalog.get(group, version, resource)
-        if rt is None:
-            raise ValueError(f"the catalog does not serve {group}/{version} {resource}")
-        return rt
 
     # -- event handlers ----------------------------------------------------------------------
 

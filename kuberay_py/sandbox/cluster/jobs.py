@@ -21,7 +21,6 @@ import structlog
 from kuberay_py.sandbox.clock import SandboxClock
 from kuberay_py.sandbox.cluster.events import EventRecorder
 from kuberay_py.sandbox.cluster.informer import Informer, KeyQueue, ObjKey, obj_key, supervise
-from kuberay_py.sandbox.registry.catalog import ResourceType
 from kuberay_py.sandbox.registry.errors import StatusError
 from kuberay_py.sandbox.registry.registry import RegistryAPI
 from kuberay_py.sandbox.registry.types import DeleteOptions
@@ -70,13 +69,10 @@ class JobController:
     def __init__(self, registry: RegistryAPI, clock: SandboxClock) -> None:
         self.registry = registry
         self.clock = clock
-        jobs_rt = registry.catalog.get("batch", "v1", "jobs")
-        pods_rt = registry.catalog.get("", "v1", "pods")
-        assert jobs_rt is not None and pods_rt is not None
-        self.jobs_rt: ResourceType = jobs_rt
-        self.pods_rt: ResourceType = pods_rt
-        self.jobs = Informer(registry, jobs_rt, clock, name="job-controller-jobs")
-        self.pods = Informer(registry, pods_rt, clock, name="job-controller-pods")
+        self.jobs_rt = registry.catalog.require("batch", "v1", "jobs")
+        self.pods_rt = registry.catalog.require("", "v1", "pods")
+        self.jobs = Informer(registry, self.jobs_rt, clock, name="job-controller-jobs")
+        self.pods = Informer(registry, self.pods_rt, clock, name="job-controller-pods")
         self.events = EventRecorder(registry, COMPONENT)
         self.queue: KeyQueue[ObjKey] = KeyQueue()
         self._pods_by_job: dict[str, set[ObjKey]] = {}

@@ -26,7 +26,6 @@ from kuberay_py.sandbox.clock import SandboxClock
 from kuberay_py.sandbox.cluster.events import EventRecorder
 from kuberay_py.sandbox.cluster.informer import Informer, supervise
 from kuberay_py.sandbox.containers.base import ContainerContext, ContainerHandle, ContainerRuntime
-from kuberay_py.sandbox.registry.catalog import ResourceType
 from kuberay_py.sandbox.registry.errors import StatusError
 from kuberay_py.sandbox.registry.registry import RegistryAPI
 from kuberay_py.sandbox.registry.types import DeleteOptions
@@ -790,13 +789,11 @@ class Kubelet:
         self.clock = clock
         self.runtime = runtime
         self.ip_allocator = pod_ip_allocator
-        pods_rt = registry.catalog.get("", "v1", "pods")
-        assert pods_rt is not None
-        self.pods_rt: ResourceType = pods_rt
+        self.pods_rt = registry.catalog.require("", "v1", "pods")
         # Like a real kubelet, watch only this node's pods (the registry serves this selector).
         self.informer = Informer(
             registry,
-            pods_rt,
+            self.pods_rt,
             clock,
             field_selector=f"spec.nodeName={node_name}",
             name=f"kubelet-{node_name}",

@@ -43,13 +43,10 @@ class NamespaceController:
         self.registry = registry
         self.clock = clock
         self.recheck_seconds = recheck_seconds
-        ns_rt = registry.catalog.get("", "v1", "namespaces")
-        sa_rt = registry.catalog.get("", "v1", "serviceaccounts")
-        assert ns_rt is not None and sa_rt is not None
-        self.ns_rt: ResourceType = ns_rt
-        self.sa_rt: ResourceType = sa_rt
-        self.namespaces = Informer(registry, ns_rt, clock, name="namespace-controller")
-        self.accounts = Informer(registry, sa_rt, clock, name="serviceaccount-controller")
+        self.ns_rt = registry.catalog.require("", "v1", "namespaces")
+        self.sa_rt = registry.catalog.require("", "v1", "serviceaccounts")
+        self.namespaces = Informer(registry, self.ns_rt, clock, name="namespace-controller")
+        self.accounts = Informer(registry, self.sa_rt, clock, name="serviceaccount-controller")
         self.queue: KeyQueue[str] = KeyQueue()
         self.namespaces.add_handler(self._on_namespace)
         self.accounts.add_handler(self._on_account)

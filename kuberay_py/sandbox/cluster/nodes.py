@@ -17,7 +17,6 @@ import structlog
 
 from kuberay_py.sandbox.clock import SandboxClock
 from kuberay_py.sandbox.cluster.informer import supervise
-from kuberay_py.sandbox.registry.catalog import ResourceType
 from kuberay_py.sandbox.registry.errors import StatusError
 from kuberay_py.sandbox.registry.registry import RegistryAPI
 
@@ -130,9 +129,7 @@ class NodeController:
         self.names = node_names(names) if isinstance(names, int) else list(names)
         self.cpu, self.memory, self.pods = cpu, memory, pods
         self.heartbeat_seconds = heartbeat_seconds
-        rt = registry.catalog.get("", "v1", "nodes")
-        assert rt is not None
-        self.rt: ResourceType = rt
+        self.rt = registry.catalog.require("", "v1", "nodes")
 
     def ensure_nodes(self) -> None:
         """Create every missing node; give a node created without status its status."""

@@ -23,7 +23,6 @@ from kuberay_py.sandbox.clock import SandboxClock
 from kuberay_py.sandbox.cluster.events import EventRecorder
 from kuberay_py.sandbox.cluster.informer import Informer, KeyQueue, ObjKey, obj_key, supervise
 from kuberay_py.sandbox.cluster.quantity import cpu_millis, memory_bytes
-from kuberay_py.sandbox.registry.catalog import ResourceType
 from kuberay_py.sandbox.registry.errors import StatusError
 from kuberay_py.sandbox.registry.registry import RegistryAPI
 
@@ -166,11 +165,9 @@ class Scheduler:
         self.scheduler_name = scheduler_name
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
-        pods_rt = registry.catalog.get("", "v1", "pods")
-        nodes_rt = registry.catalog.get("", "v1", "nodes")
-        assert pods_rt is not None and nodes_rt is not None
-        self.pods_rt: ResourceType = pods_rt
-        self.pods = Informer(registry, pods_rt, clock, name="scheduler-pods")
+        self.pods_rt = registry.catalog.require("", "v1", "pods")
+        nodes_rt = registry.catalog.require("", "v1", "nodes")
+        self.pods = Informer(registry, self.pods_rt, clock, name="scheduler-pods")
         self.nodes = Informer(registry, nodes_rt, clock, name="scheduler-nodes")
         self.events = EventRecorder(registry, scheduler_name)
         self.queue: KeyQueue[ObjKey] = KeyQueue()

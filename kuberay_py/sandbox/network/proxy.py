@@ -32,7 +32,6 @@ import structlog
 from kuberay_py.sandbox.clock import SandboxClock
 from kuberay_py.sandbox.cluster.informer import Informer, KeyQueue, ObjKey, obj_key, supervise
 from kuberay_py.sandbox.cluster.slices import SERVICE_NAME_LABEL, SlicesByService
-from kuberay_py.sandbox.registry.catalog import ResourceType
 from kuberay_py.sandbox.registry.registry import RegistryAPI
 from kuberay_py.sandbox.registry.types import ListOptions
 
@@ -103,9 +102,8 @@ def service_backends(
     API server's `services/NAME:PORT/proxy` subresource. Raises the registry's 404
     when the Service does not exist; returns [] when nothing is ready.
     """
-    services_rt = registry.catalog.get("", "v1", "services")
-    slices_rt = registry.catalog.get("discovery.k8s.io", "v1", "endpointslices")
-    assert services_rt is not None and slices_rt is not None
+    services_rt = registry.catalog.require("", "v1", "services")
+    slices_rt = registry.catalog.require("discovery.k8s.io", "v1", "endpointslices")
     svc = registry.get(services_rt, namespace, name)
     for p in (svc.get("spec") or {}).get("ports") or ():
         if isinstance(p, dict) and _port_matches(p, port):
@@ -246,11 +244,9 @@ class KubeProxy:
     def __init__(self, registry: RegistryAPI, clock: SandboxClock) -> None:
         self.registry = registry
         self.clock = clock
-        services_rt = registry.catalog.get("", "v1", "services")
-        slices_rt = registry.catalog.get("discovery.k8s.io", "v1", "endpointslices")
-        assert services_rt is not None and slices_rt is not None
-        self.services_rt: ResourceType = services_rt
-        self.services = Informer(registry, services_rt, clock, name="proxy-services")
+        self.services_rt = registry.catalog.require("", "v1", "services")
+        slices_rt = registry.catalog.require("discovery.k8s.io", "v1", "endpointslices")
+        self.services = Informer(registry, self.services_rt, clock, name="proxy-services")
         self.slices = Informer(registry, slices_rt, clock, name="proxy-slices")
         self.listeners: dict[ListenKey, Listener] = {}
         self._by_service: dict[ObjKey, set[ListenKey]] = defaultdict(set)

@@ -162,8 +162,7 @@ class ServiceIPAdmission:
             self.book = ServiceAllocations.of(ips)
         if registry is not None:
             self.book.registry = registry
-            rt = registry.catalog.get("", "v1", "services")
-            assert rt is not None
+            rt = registry.catalog.require("", "v1", "services")
             self.book.sync(registry.list(rt, None).items)
 
     def __call__(
@@ -358,11 +357,9 @@ class ServiceIPReleaser:
         self.book = ServiceAllocations.of(ips)
         self.book.registry = registry
         self.resync_seconds = resync_seconds
-        rt = registry.catalog.get("", "v1", "services")
-        assert rt is not None
-        self.rt: ResourceType = rt
+        self.rt = registry.catalog.require("", "v1", "services")
         self._dirty = asyncio.Event()
-        self.informer = Informer(registry, rt, clock, name="service-ip-releaser")
+        self.informer = Informer(registry, self.rt, clock, name="service-ip-releaser")
         self.informer.add_handler(self._on_change)
         # Re-reserve at once: a restarted sandbox must not hand out an address an
         # existing Service holds, even before this controller's task first runs.

@@ -306,6 +306,13 @@ class Catalog:
     def get(self, group: str, version: str, resource: str) -> ResourceType | None:
         return self._by_gvr.get((group, version, resource))
 
+    def require(self, group: str, version: str, resource: str) -> ResourceType:
+        """A type the caller cannot work without (the built-ins controllers are made for)."""
+        rt = self._by_gvr.get((group, version, resource))
+        if rt is None:
+            raise ValueError(f"the catalog does not serve {group}/{version} {resource}")
+        return rt
+
     def by_kind(self, group: str, kind: str) -> ResourceType | None:
         """The preferred (storage) version of a kind, for ownerReference lookups and GC."""
         found = [rt for rt in self._by_gvr.values() if rt.group == group and rt.kind == kind]
