@@ -301,9 +301,14 @@ class WatchHub:
         return dropped
 
     def forget_resource(self, resource_key: str) -> None:
-        """A CRD went away: its history goes too, and its watches end."""
+        """A CRD went away: its history goes too, and its watches end.
+
+        Forgotten history is compacted history: a watch resuming from before now gets 410
+        (and relists) instead of silently missing the DELETED events it never received.
+        """
         self.drop_watches(resource_key)
         self._rings.pop(resource_key, None)
+        self._ring_compacted[resource_key] = self.current_rv()
         self._watchers.pop(resource_key, None)
 
     def watcher_count(self, resource_key: str | None = None) -> int:
