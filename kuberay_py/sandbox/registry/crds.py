@@ -48,8 +48,11 @@ def validate_crd(obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]
         causes.append(_invalid("spec.group", group, "should be a domain with at least one dot"))
     if not plural or not isinstance(plural, str):
         causes.append(_required("spec.names.plural"))
-    if not names.get("kind"):
+    kind = names.get("kind")
+    if not kind:
         causes.append(_required("spec.names.kind"))
+    elif not isinstance(kind, str):
+        causes.append(_invalid("spec.names.kind", kind, "must be a string"))
     name = obj["metadata"].get("name")
     if isinstance(group, str) and isinstance(plural, str) and name != f"{plural}.{group}":
         causes.append(_invalid("metadata.name", name, 'must be spec.names.plural+"."+spec.group'))
@@ -71,6 +74,9 @@ def validate_crd(obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]
     for i, v in enumerate(versions):
         if not isinstance(v, dict) or not v.get("name"):
             causes.append(_required(f"spec.versions[{i}].name"))
+            continue
+        if not isinstance(v["name"], str):
+            causes.append(_invalid(f"spec.versions[{i}].name", v["name"], "must be a string"))
             continue
         if v["name"] in seen:
             causes.append(

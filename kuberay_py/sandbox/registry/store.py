@@ -280,7 +280,13 @@ class Registry:
             causes = crds.validate_crd(obj, old)
             if causes:
                 raise errors.invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
-            crds.prepare_crd(obj, old, self.clock.now_rfc3339())
+            try:
+                crds.prepare_crd(obj, old, self.clock.now_rfc3339())
+                # Registration runs after the write; a body it cannot read must fail here,
+                # before anything is stored or published.
+                crds.resource_types(obj)
+            except (TypeError, AttributeError, KeyError, ValueError) as exc:
+                raise _decode_error(rt, exc) from None
         if rt.is_crd:
             if old is None and rt.has_status:
                 obj.pop("status", None)
