@@ -101,6 +101,21 @@ class ContainerRun:
     def sidecar(self) -> bool:
         return self.init and self.spec.get("restartPolicy") == "Always"
 
+    def terminated(self, code: int, started_at: str) -> None:
+        """The container exited (or was stopped) with `code`: no handle, not ready."""
+        self.handle = None
+        self.ready = False
+        self.started = False
+        self.state = {
+            "terminated": {
+                "exitCode": code,
+                "reason": "Completed" if code == 0 else "Error",
+                "startedAt": started_at,
+                "finishedAt": _now(),
+                "containerID": self.container_id,
+            }
+        }
+
     def terminated_code(self) -> int | None:
         term = self.state.get("terminated")
         return None if term is None else int(term.get("exitCode", 0))
@@ -544,18 +559,7 @@ class PodWorker:
         self._event(cr, "Normal", "Started", f"Started container {cr.name}")
         self.mark_dirty()
         code, killed = await self._supervise(cr, handle)
-        cr.handle = None
-        cr.ready = False
-        cr.started = False
-        cr.state = {
-            "terminated": {
-                "exitCode": code,
-                "reason": "Completed" if code == 0 else "Error",
-                "startedAt": started_at,
-                "finishedAt": _now(),
-                "containerID": cr.container_id,
-            }
-        }
+        cr.terminated(code, started_at)
         self.mark_dirty()
         return code, killed
 
@@ -700,18 +704,7 @@ class PodWorker:
             except Exception:
                 log.exception("container stop failed", container=cr.name)
                 code = 137
-            cr.handle = None
-            cr.ready = False
-            cr.started = False
-            cr.state = {
-                "terminated": {
-                    "exitCode": code,
-                    "reason": "Completed" if code == 0 else "Error",
-                    "startedAt": started_at,
-                    "finishedAt": _now(),
-                    "containerID": cr.container_id,
-                }
-            }
+            cr.terminated(code, started_at)
 
         await asyncio.gather(*(stop(cr) for cr in self.containers + self.inits))
 
