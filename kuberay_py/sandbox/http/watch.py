@@ -116,7 +116,14 @@ async def serve_watch(
         headers={"Content-Type": content_type, "Cache-Control": "no-cache, private"},
     )
     response.enable_chunked_encoding()
-    await response.prepare(request)
+    try:
+        await response.prepare(request)
+    except BaseException:
+        # The client went away before the headers: release the registry watch, which
+        # would otherwise stay subscribed and buffer every later event.
+        if watch is not None:
+            watch.close()
+        raise
     if watch is None:
         assert gone is not None
         await response.write(error_event(gone))
