@@ -91,9 +91,29 @@ class WatchStream:
         return self._response is not None
 
     async def connect(self) -> None:
-        """Send the request now (raises the ApiError the server answers with, if any)."""
-        if self._response is None and not self._closed:
-            self._response = await self._opener()
+        """Send the request now (raises the ApiError the server answers with, if any).
+
+        Waiting for the response headers counts against `idle_timeout` too: a request
+        sent on a half-open pooled connection never gets an answer, and would otherwise
+        hang here where neither the idle timeout nor `close()` reaches it.
+        """
+        if self._response is not None or self._closed:
+            return
+        try:
+            if self.idle_timeout is None:
+                response = await self._opener()
+            else:
+                async with asyncio.timeout(self.idle_timeout):
+                    response = await self._opener()
+        except TimeoutError as exc:
+            self.close()
+            raise WatchIdleTimeout(
+                f"watch got no response for {self.idle_timeout:g}s; presumed dead"
+            ) from exc
+        if self._closed:  # closed while connecting: do not start reading
+            response.close()
+            return
+        self._response = response
 
     async def __anext__(self) -> WatchEvent:
         if self._pending:
