@@ -167,7 +167,13 @@ class LeaderElector:
             deadline = self._clock.now() + cfg.renew_deadline
             renewed = False
             while True:
-                if await self._try_acquire_or_renew():
+                # Like client-go, no attempt may outlive the deadline: one started just
+                # before it would otherwise keep us leading for a whole request timeout
+                # more, past the point where a standby may take the Lease.
+                remaining = deadline - self._clock.now()
+                if remaining <= 0:
+                    break
+                if await self._try_acquire_or_renew(min(cfg.request_timeout, remaining)):
                     renewed = True
                     break
                 remaining = deadline - self._clock.now()
@@ -181,9 +187,9 @@ class LeaderElector:
                 return
             await self._clock.sleep(cfg.retry_period)
 
-    async def _try_acquire_or_renew(self) -> bool:
+    async def _try_acquire_or_renew(self, timeout: float | None = None) -> bool:
         try:
-            async with asyncio.timeout(self.config.request_timeout):
+            async with asyncio.timeout(self.config.request_timeout if timeout is None else timeout):
                 return await self._attempt()
         except TimeoutError:
             self._log.warning("lease request timed out")
