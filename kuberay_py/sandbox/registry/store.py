@@ -850,6 +850,12 @@ class Registry:
 
     def _remove(self, rt: ResourceType, key: str, last: Obj, old: Obj) -> Obj:
         """Delete `key` now; watchers get `last` with a fresh resourceVersion."""
+        is_crd = crds.is_crd_type(rt)
+        if is_crd:
+            # Its objects go first and the CRD last (kube's cleanup finalizer order): a
+            # delete failing part-way leaves the CRD served with what remains, never
+            # stored custom resources without their CRD.
+            self._delete_custom_resources(old)
         rv = self._next_rv()
         final = dict(last)
         final["metadata"] = {**last["metadata"], "resourceVersion": str(rv)}
@@ -858,12 +864,14 @@ class Registry:
         self._publish(
             rt, Change(rv, "DELETED", final, old, meta.get("namespace") or "", meta["name"])
         )
-        if crds.is_crd_type(rt):
-            self._drop_custom_resources(old)
+        if is_crd:
+            group, plural = old["spec"]["group"], old["spec"]["names"]["plural"]
+            self.hub.forget_resource(f"/{group}/{plural}/")
+            self.catalog.unregister(group, plural)
         return _view(rt, final)
 
-    def _drop_custom_resources(self, crd: Obj) -> None:
-        """A deleted CRD takes its objects and served versions with it."""
+    def _delete_custom_resources(self, crd: Obj) -> None:
+        """A CRD being deleted takes its objects with it (each a DELETED event)."""
         group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
         resource_key = f"/{group}/{plural}/"
         for key, obj in self.storage.list(resource_key):
@@ -876,8 +884,6 @@ class Registry:
                 resource_key,
                 Change(rv, "DELETED", final, obj, meta.get("namespace") or "", meta["name"]),
             )
-        self.hub.forget_resource(resource_key)
-        self.catalog.unregister(group, plural)
 
     def delete_collection(
         self,
