@@ -36,7 +36,7 @@ __all__ = [
 
 DEFAULT_CACHE_SIZE = 4096  # client-go events_cache.go maxLruCacheEntries
 DEFAULT_SERIES_TTL = 360.0  # kube-rs events.rs: series cache entries live 6 minutes
-MAX_NOTE_LENGTH = 1024  # the API server rejects longer notes
+MAX_NOTE_LENGTH = 1024  # the API server rejects longer notes (a limit in UTF-8 bytes)
 
 log = structlog.get_logger("kuberay_py.runtime.events")
 
@@ -73,6 +73,15 @@ def object_reference(obj: Mapping[str, Any]) -> dict[str, str]:
         "resourceVersion": str(meta.get("resourceVersion") or ""),
     }
     return {k: v for k, v in ref.items() if v}
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes, never inside a character (the API
+    server counts the note's bytes, not its characters)."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text
+    return encoded[:limit].decode("utf-8", errors="ignore")
 
 
 @attrs.define
@@ -136,7 +145,7 @@ class EventRecorder:
         `regarding` is the object (or an ObjectReference) the event is about.
         """
         ref = object_reference(regarding) if "metadata" in regarding else dict(regarding)
-        note = note[:MAX_NOTE_LENGTH]
+        note = _truncate_utf8(note, MAX_NOTE_LENGTH)
         key = (
             ref.get("apiVersion"),
             ref.get("kind"),
