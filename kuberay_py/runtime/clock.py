@@ -77,11 +77,6 @@ class FakeClock:
             if not fut.done():
                 fut.set_result(None)
 
-    @property
-    def sleepers(self) -> int:
-        """How many sleeps are pending (lets tests wait until a task went to sleep)."""
-        return sum(1 for _, _, f in self._sleepers if not f.done())
-
     def _sleep_future(self, seconds: float) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if seconds <= 0:

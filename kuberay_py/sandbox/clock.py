@@ -40,8 +40,3 @@ class SandboxClock:
     def now_rfc3339() -> str:
         """`metav1.Time` format: second precision, `Z` suffix."""
         return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    @staticmethod
-    def now_micro_rfc3339() -> str:
-        """`metav1.MicroTime` format, used by Leases and events.k8s.io Events."""
-        return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -25,7 +25,6 @@ PROTOBUF = "application/vnd.kubernetes.protobuf"
 # a dict (nested message), or ("list", dict) (repeated message).
 Schema = dict[int, tuple[str, Any]]
 
-_TIME: Schema = {1: ("seconds", "int"), 2: ("nanos", "int")}
 _OWNER_REF: Schema = {
     1: ("kind", "str"),
     3: ("name", "str"),

@@ -112,11 +112,6 @@ class OpenAPIBuilder:
             }
         }
 
-    def hash_of(self, path: str) -> str | None:
-        self._refresh()
-        found = self._hashes.get(_normalise(path))
-        return found[0] if found else None
-
     def document(self, path: str) -> tuple[bytes, str] | None:
         """The encoded document for `api/v1` / `apis/<g>/<v>` and its hash (the ETag)."""
         self._refresh()

@@ -33,7 +33,6 @@ LIST_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"
 DELETE_OPTIONS = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"
 PATCH = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch"
 STATUS = "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
-WATCH_EVENT = "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent"
 
 Schema = dict[str, Any]
 
@@ -209,10 +208,3 @@ def _collect_refs(node: Any, acc: set[str]) -> None:
     elif isinstance(node, list):
         for item in node:
             _collect_refs(item, acc)
-
-
-def collect_component_refs(node: Any) -> set[str]:
-    """Names referenced as `#/components/schemas/<name>` anywhere under `node`."""
-    acc: set[str] = set()
-    _collect_refs(node, acc)
-    return acc

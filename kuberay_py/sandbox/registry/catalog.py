@@ -15,7 +15,6 @@ from typing import Any
 import attrs
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
-STATUS_VERBS = ("get", "patch", "update")
 
 
 @attrs.frozen

@@ -13,7 +13,7 @@ must treat them as read-only (copy before mutating).
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any, Literal, Protocol
 
 from kuberay_py.sandbox.registry.catalog import Catalog, ResourceType
@@ -59,9 +59,6 @@ class Watch(AsyncIterator[WatchEvent]):
 
     async def __anext__(self) -> WatchEvent:
         raise NotImplementedError
-
-
-RegistryListener = Callable[[ResourceType, WatchEvent], None]
 
 
 class RegistryAPI(Protocol):
