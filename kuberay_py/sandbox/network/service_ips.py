@@ -139,6 +139,12 @@ def _go_strings(values: list[Any]) -> str:
     return "[]string{" + ", ".join(f'"{v}"' for v in values) + "}"
 
 
+def _invalid(name: str, field: str, value: str, detail: str) -> StatusError:
+    """422 about one field of Service `name`, worded as kube's field.Invalid."""
+    message = f"Invalid value: {value}: {detail}"
+    return errors.invalid("Service", "", name, [Cause("FieldValueInvalid", message, field)])
+
+
 def _is_service(rt: ResourceType) -> bool:
     return rt.group == "" and rt.kind == "Service"
 
@@ -211,17 +217,11 @@ class ServiceIPAdmission:
                 if not ips or (ip != old_ip and ips == old_ips):
                     ips = [ip]
                 if ips[0] != old_ip:
-                    raise errors.invalid(
-                        "Service",
-                        "",
+                    raise _invalid(
                         name,
-                        [
-                            Cause(
-                                "FieldValueInvalid",
-                                f"Invalid value: {_go_strings(ips)}: may not change once set",
-                                "spec.clusterIPs[0]",
-                            )
-                        ],
+                        "spec.clusterIPs[0]",
+                        _go_strings(ips),
+                        "may not change once set",
                     )
                 spec["clusterIP"] = ip
                 spec["clusterIPs"] = ips[:1]
@@ -249,18 +249,11 @@ class ServiceIPAdmission:
             if holder is not None and holder != uid and not self.book.holder_is_live(holder):
                 self.book.release(holder)  # left over from a create that never got stored
                 return self._reserve_ip(uid, name, ip)
-            raise errors.invalid(
-                "Service",
-                "",
+            raise _invalid(
                 name,
-                [
-                    Cause(
-                        "FieldValueInvalid",
-                        f"Invalid value: {_go_strings([ip])}: failed to allocate IP {ip}: "
-                        f"{exc.detail}",
-                        "spec.clusterIPs",
-                    )
-                ],
+                "spec.clusterIPs",
+                _go_strings([ip]),
+                f"failed to allocate IP {ip}: {exc.detail}",
             ) from None
 
     # -- NodePorts ---------------------------------------------------------------------------
@@ -327,18 +320,7 @@ class ServiceIPAdmission:
                 self.book.release(holder)
                 self.book.node_ports.allocate_specific(uid, port)
                 return
-            raise errors.invalid(
-                "Service",
-                "",
-                name,
-                [
-                    Cause(
-                        "FieldValueInvalid",
-                        f"Invalid value: {port}: {exc.detail}",
-                        f"spec.ports[{index}].nodePort",
-                    )
-                ],
-            ) from None
+            raise _invalid(name, f"spec.ports[{index}].nodePort", str(port), exc.detail) from None
 
 
 class ServiceIPReleaser:
