@@ -808,6 +808,11 @@ class Registry:
                 }
                 new["status"] = {**(old.get("status") or {}), "phase": "Terminating"}
             return self._mark_deleting(rt, key, new, old, opts)
+        generation = meta.get("generation")
+        if (grace > 0 or finalizers) and not meta.get("deletionTimestamp") and generation:
+            # The first mark bumps generation (kube's BeforeDelete / markAsDeleting), so
+            # controllers filtering on generation changes still see the deletion start.
+            new_meta["generation"] = generation + 1
         if grace > 0:
             current = meta.get("deletionGracePeriodSeconds")
             if meta.get("deletionTimestamp") and current is not None and current <= grace:
