@@ -241,11 +241,19 @@ class Manager:
             if self.elector is not None:
                 waits.append(asyncio.ensure_future(self.elector.lost.wait()))
             waits.extend(self._runnable_tasks)
+            if elector_task is not None:
+                # The renew loop ending for any reason (a bug, not only a lost Lease)
+                # means nobody renews: stop as if lost rather than lead un-renewed.
+                waits.append(elector_task)
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for w in waits[:2]:
                     w.cancel()
+            if elector_task is not None and elector_task.done() and self.elector is not None:
+                if not elector_task.cancelled() and elector_task.exception() is not None:
+                    log.error("leader election crashed", exc_info=elector_task.exception())
+                self.elector.lost.set()
             if self.elector is not None and self.elector.lost.is_set():
                 lost = True
                 raise LeaderElectionLost(
