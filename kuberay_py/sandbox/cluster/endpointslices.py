@@ -184,18 +184,25 @@ def slice_endpoint(svc: Obj, pod: Obj, ip: str) -> Obj:
     terminating = is_terminating(pod)
     ready = publish or (pod_ready(pod) and not terminating)
     serving = publish or pod_ready(pod)
-    endpoint: Obj = {
+    return {
         "addresses": [ip],
         "conditions": {"ready": ready, "serving": serving, "terminating": terminating},
+        **_whereabouts(svc, pod),
     }
+
+
+def _whereabouts(svc: Obj, pod: Obj) -> Obj:
+    """hostname (when set), nodeName (when bound) and targetRef: what an endpoint (slice
+    or legacy) says about the pod behind an address."""
+    out: Obj = {}
     hostname = _hostname(svc, pod)
     if hostname:
-        endpoint["hostname"] = hostname
+        out["hostname"] = hostname
     node = (pod.get("spec") or {}).get("nodeName")
     if node:
-        endpoint["nodeName"] = node
-    endpoint["targetRef"] = _target_ref(pod)
-    return endpoint
+        out["nodeName"] = node
+    out["targetRef"] = _target_ref(pod)
+    return out
 
 
 def desired_slice_groups(svc: Obj, pods: Iterable[Obj]) -> dict[PortsKey, list[Obj]]:
@@ -219,14 +226,7 @@ def desired_subsets(svc: Obj, pods: Iterable[Obj]) -> list[Obj]:
         ip = pod_ip(pod)
         if ip is None or is_terminal(pod) or (is_terminating(pod) and not publish):
             continue
-        address: Obj = {"ip": ip}
-        hostname = _hostname(svc, pod)
-        if hostname:
-            address["hostname"] = hostname
-        node = (pod.get("spec") or {}).get("nodeName")
-        if node:
-            address["nodeName"] = node
-        address["targetRef"] = _target_ref(pod)
+        address: Obj = {"ip": ip, **_whereabouts(svc, pod)}
         ports = endpoint_ports(svc, pod)
         if not ports and not (not spec.get("ports") and is_headless(svc)):
             continue
