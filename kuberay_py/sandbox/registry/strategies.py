@@ -256,17 +256,23 @@ def _selector_causes(obj: Obj) -> list[Cause]:
     return causes
 
 
+def _default_rolling_update(spec: Obj, field: str, **parameters: Any) -> None:
+    """`spec.<field>.type` defaults to RollingUpdate; a rolling update's unset parameters
+    take the workload's defaults."""
+    strategy = _dict(spec, field)
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = _dict(strategy, "rollingUpdate")
+        for key, value in parameters.items():
+            rolling.setdefault(key, value)
+
+
 def prepare_deployment(obj: Obj, old: Obj | None) -> None:
     spec = _dict(obj, "spec")
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
-    strategy = _dict(spec, "strategy")
-    strategy.setdefault("type", "RollingUpdate")
-    if strategy["type"] == "RollingUpdate":
-        rolling = _dict(strategy, "rollingUpdate")
-        rolling.setdefault("maxUnavailable", "25%")
-        rolling.setdefault("maxSurge", "25%")
+    _default_rolling_update(spec, "strategy", maxUnavailable="25%", maxSurge="25%")
     _default_template(obj)
 
 
@@ -280,22 +286,14 @@ def prepare_statefulset(obj: Obj, old: Obj | None) -> None:
     spec.setdefault("replicas", 1)
     spec.setdefault("podManagementPolicy", "OrderedReady")
     spec.setdefault("revisionHistoryLimit", 10)
-    strategy = _dict(spec, "updateStrategy")
-    strategy.setdefault("type", "RollingUpdate")
-    if strategy["type"] == "RollingUpdate":
-        _dict(strategy, "rollingUpdate").setdefault("partition", 0)
+    _default_rolling_update(spec, "updateStrategy", partition=0)
     _default_template(obj)
 
 
 def prepare_daemonset(obj: Obj, old: Obj | None) -> None:
     spec = _dict(obj, "spec")
     spec.setdefault("revisionHistoryLimit", 10)
-    strategy = _dict(spec, "updateStrategy")
-    strategy.setdefault("type", "RollingUpdate")
-    if strategy["type"] == "RollingUpdate":
-        rolling = _dict(strategy, "rollingUpdate")
-        rolling.setdefault("maxUnavailable", 1)
-        rolling.setdefault("maxSurge", 0)
+    _default_rolling_update(spec, "updateStrategy", maxUnavailable=1, maxSurge=0)
     _default_template(obj)
 
 
