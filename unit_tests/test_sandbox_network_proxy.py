@@ -320,9 +320,9 @@ def test_ready_backends_rules() -> None:
             "endpoints": [ep("127.16.0.5", ready=True)],
         },
     ]
-    assert ready_backends(svc, slices, port) == [("127.16.0.1", 8080), ("127.16.0.2", 8080)]
+    assert ready_backends(slices, port) == [("127.16.0.1", 8080), ("127.16.0.2", 8080)]
     draining = [dict(slices[0], endpoints=slices[0]["endpoints"][2:])]
-    assert ready_backends(svc, draining, port) == [("127.16.0.3", 8080)]
+    assert ready_backends(draining, port) == [("127.16.0.3", 8080)]
 
 
 async def test_service_backends_reads_the_registry() -> None:

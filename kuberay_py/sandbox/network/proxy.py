@@ -52,8 +52,8 @@ def _loopback(ip: str) -> bool:
         return False
 
 
-def ready_backends(service: Obj, slices: list[Obj], port: Obj) -> list[Backend]:
-    """The endpoints a connection to `port` of `service` may go to, kube-proxy's way.
+def ready_backends(slices: list[Obj], port: Obj) -> list[Backend]:
+    """The endpoints a connection to a Service's `port` may go to, kube-proxy's way.
 
     Ready endpoints (a missing `ready` counts as ready, per the API's doc); when there
     are none, serving-and-terminating ones. Duplicates across slices count once.
@@ -110,7 +110,7 @@ def service_backends(
             slices = registry.list(
                 slices_rt, namespace, ListOptions(label_selector=f"{SERVICE_NAME_LABEL}={name}")
             ).items
-            return ready_backends(svc, slices, p)
+            return ready_backends(slices, p)
     return []
 
 
@@ -276,7 +276,7 @@ class KubeProxy:
         for p in (svc.get("spec") or {}).get("ports") or ():
             if isinstance(p, dict) and _port_matches(p, port):
                 slices = self._slices.of(namespace, service)
-                return ready_backends(svc, slices, p)
+                return ready_backends(slices, p)
         return []
 
     def listening(self) -> set[ListenKey]:
@@ -300,7 +300,7 @@ class KubeProxy:
                 continue
             number = port.get("port")
             if isinstance(number, int):
-                desired[(ip, number)] = ready_backends(svc, slices, port)
+                desired[(ip, number)] = ready_backends(slices, port)
         return desired
 
     async def sync(self, key: ObjKey) -> None:
