@@ -237,19 +237,30 @@ class Manager:
             self._runnable_tasks = [
                 asyncio.create_task(fn(), name=f"runnable {name}") for name, fn in self._runnables
             ]
-            waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stop.wait())]
+            signals: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stop.wait())]
             if self.elector is not None:
-                waits.append(asyncio.ensure_future(self.elector.lost.wait()))
-            waits.extend(self._runnable_tasks)
+                signals.append(asyncio.ensure_future(self.elector.lost.wait()))
             if elector_task is not None:
                 # The renew loop ending for any reason (a bug, not only a lost Lease)
                 # means nobody renews: stop as if lost rather than lead un-renewed.
-                waits.append(elector_task)
+                signals.append(elector_task)
+            # A runnable that returns normally is done, not a reason to stop (as in
+            # controller-runtime); one that raises stops the manager.
+            running: set[asyncio.Future[Any]] = set(self._runnable_tasks)
             try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                while True:
+                    done, _ = await asyncio.wait(
+                        [*signals, *running], return_when=asyncio.FIRST_COMPLETED
+                    )
+                    finished = done & running
+                    running -= finished
+                    crashed = any(t.cancelled() or t.exception() is not None for t in finished)
+                    if crashed or done - finished:
+                        break
             finally:
-                for w in waits[:2]:
-                    w.cancel()
+                for w in signals:
+                    if w is not elector_task:
+                        w.cancel()
             if elector_task is not None and elector_task.done() and self.elector is not None:
                 if not elector_task.cancelled() and elector_task.exception() is not None:
                     log.error("leader election crashed", exc_info=elector_task.exception())
