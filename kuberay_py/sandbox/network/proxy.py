@@ -87,10 +87,17 @@ def ready_backends(slices: list[Obj], port: Obj) -> list[Backend]:
     return list(ready or draining)
 
 
-def _port_matches(port: Obj, wanted: str | int | None) -> bool:
-    if wanted is None or wanted == "":
-        return True
-    return port.get("name") == wanted or str(port.get("port")) == str(wanted)
+def _service_port(svc: Obj, wanted: str | int | None) -> Obj | None:
+    """The Service's port named or numbered `wanted` (None or "": the first port)."""
+    for port in (svc.get("spec") or {}).get("ports") or ():
+        if isinstance(port, dict) and (
+            wanted is None
+            or wanted == ""
+            or port.get("name") == wanted
+            or str(port.get("port")) == str(wanted)
+        ):
+            return port
+    return None
 
 
 def service_backends(
@@ -104,14 +111,11 @@ def service_backends(
     """
     services_rt = registry.catalog.require("", "v1", "services")
     slices_rt = registry.catalog.require("discovery.k8s.io", "v1", "endpointslices")
-    svc = registry.get(services_rt, namespace, name)
-    for p in (svc.get("spec") or {}).get("ports") or ():
-        if isinstance(p, dict) and _port_matches(p, port):
-            slices = registry.list(
-                slices_rt, namespace, ListOptions(label_selector=f"{SERVICE_NAME_LABEL}={name}")
-            ).items
-            return ready_backends(slices, p)
-    return []
+    found = _service_port(registry.get(services_rt, namespace, name), port)
+    if found is None:
+        return []
+    selector = ListOptions(label_selector=f"{SERVICE_NAME_LABEL}={name}")
+    return ready_backends(registry.list(slices_rt, namespace, selector).items, found)
 
 
 class _Half(asyncio.Protocol):
@@ -271,13 +275,10 @@ class KubeProxy:
     ) -> list[Backend]:
         """Ready backends of a Service port (by name or number), from this proxy's caches."""
         svc = self.services.get(namespace, service)
-        if svc is None:
+        found = None if svc is None else _service_port(svc, port)
+        if found is None:
             return []
-        for p in (svc.get("spec") or {}).get("ports") or ():
-            if isinstance(p, dict) and _port_matches(p, port):
-                slices = self._slices.of(namespace, service)
-                return ready_backends(slices, p)
-        return []
+        return ready_backends(self._slices.of(namespace, service), found)
 
     def listening(self) -> set[ListenKey]:
         """The ClusterIP:port pairs with an open listener now."""
