@@ -358,8 +358,7 @@ async def test_errors_print_like_kube_apiserver(kubectl: Kubectl) -> None:
     assert dup.code == 1
     assert (
         'Error from server (AlreadyExists): error when creating "STDIN": '
-        'configmaps "dup" already exists'
-        in dup.err
+        'configmaps "dup" already exists' in dup.err
     ), dup.err
     unknown = await kubectl("get", "widgets")
     assert unknown.code == 1 and 'doesn\'t have a resource type "widgets"' in unknown.err
