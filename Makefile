@@ -21,6 +21,7 @@ setup: $(STAMP)
 
 lint: setup
 	$(VENV)/bin/ruff check kuberay_py unit_tests e2e bench examples
+	$(VENV)/bin/ruff format --check kuberay_py unit_tests e2e bench examples
 	$(VENV)/bin/mypy --strict kuberay_py
 	$(VENV)/bin/lint-imports
 
