@@ -81,7 +81,19 @@ async def test_ready_line_kubeconfig_and_clean_sigterm(
     assert code == 0
 
 
-async def test_bad_flags_fail_with_a_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--nodes", "0"], b"at least one node"),
+        (["--port", "70000"], b"a TCP port is 0-65535"),
+        (["--node-cpu", "banana"], b"not a Kubernetes quantity: 'banana'"),
+        (["--node-memory", "0"], b"must be positive"),
+        (["--time-scale", "0"], b"must be positive"),
+    ],
+)
+async def test_bad_flags_fail_with_a_message(
+    tmp_path: Path, flags: list[str], message: bytes
+) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -90,14 +102,14 @@ async def test_bad_flags_fail_with_a_message(tmp_path: Path) -> None:
         "up",
         "--kubeconfig-out",
         str(tmp_path / "k"),
-        "--nodes",
-        "0",
+        *flags,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    _out, err = await proc.communicate()
+    out, err = await proc.communicate()
     assert proc.returncode == 2
-    assert b"at least one node" in err
+    assert out == b""
+    assert message in err, err
 
 
 async def test_audit_log_has_one_line_per_request(

@@ -57,23 +57,53 @@ def _node_count(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 0-65535 (0: any free port), got {text}")
+    return value
+
+
+def _quantity(text: str) -> str:
+    from kuberay_py.sandbox.cluster.quantity import parse_quantity
+
+    try:
+        value = parse_quantity(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a Kubernetes quantity: {text!r} (examples: 8, 500m, 32Gi)"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kuberay-py", description="A Kubernetes operator for Ray, with an embedded sandbox."
     )
     parser.add_argument("--version", action="version", version=f"kuberay-py {__version__}")
-    parser.add_argument("--log-level", default=None, help="debug, info, warning (default), error")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        choices=("debug", "info", "warning", "error"),
+        help="log level on stderr (default: warning, or $KUBERAY_PY_LOG_LEVEL)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     sandbox = commands.add_parser("sandbox", help="the embedded Kubernetes cluster")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
     up = sandbox_commands.add_parser("up", help="start the sandbox and serve until SIGTERM/SIGINT")
     up.add_argument("--kubeconfig-out", required=True, help="where to write the kubeconfig")
-    up.add_argument("--port", type=int, default=0, help="API port on 127.0.0.1 (0: any free)")
+    up.add_argument("--port", type=_port, default=0, help="API port on 127.0.0.1 (0: any free)")
     up.add_argument("--data-dir", default=None, help="keep all objects in SQLite in this folder")
     up.add_argument("--nodes", type=_node_count, default=3, help="simulated nodes (default 3)")
-    up.add_argument("--node-cpu", default="8", help="CPU capacity of each node (default 8)")
-    up.add_argument("--node-memory", default="32Gi", help="memory of each node (default 32Gi)")
+    up.add_argument(
+        "--node-cpu", type=_quantity, default="8", help="CPU capacity of each node (default 8)"
+    )
+    up.add_argument(
+        "--node-memory", type=_quantity, default="32Gi", help="memory of each node (default 32Gi)"
+    )
     up.add_argument(
         "--time-scale",
         type=_positive_float,
@@ -82,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--audit-log", default=None, help="audit.k8s.io/v1 JSON lines file")
     up.add_argument(
-        "--operator", action="store_true", help="also run the operator in the same process"
+        "--operator",
+        action="store_true",
+        help="also run the operator in the same process (not available in this build yet)",
     )
 
     demo = commands.add_parser("demo", help="run a story end to end on a fresh sandbox")

@@ -30,6 +30,7 @@ from kuberay_py.sandbox.cluster.jobs import JobController
 from kuberay_py.sandbox.cluster.kubelet import Kubelet
 from kuberay_py.sandbox.cluster.namespaces import NamespaceController
 from kuberay_py.sandbox.cluster.nodes import NodeController
+from kuberay_py.sandbox.cluster.quantity import parse_quantity
 from kuberay_py.sandbox.cluster.scheduler import Scheduler
 from kuberay_py.sandbox.containers.base import ContainerRuntime
 from kuberay_py.sandbox.containers.noop import NoopRuntime
@@ -77,6 +78,12 @@ class Sandbox:
         self.config = config or SandboxConfig()
         if self.config.nodes < 1:
             raise ValueError(f"a sandbox needs at least one node, got --nodes {self.config.nodes}")
+        for what, quantity in (
+            ("node_cpu", self.config.node_cpu),
+            ("node_memory", self.config.node_memory),
+        ):
+            if parse_quantity(quantity) <= 0:
+                raise ValueError(f"{what} must be a positive quantity, got {quantity!r}")
         self.clock = SandboxClock(self.config.time_scale)
         self.catalog = Catalog()
         # A seed makes probability-based fault rules fire reproducibly from run to run.
