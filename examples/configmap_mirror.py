@@ -143,6 +143,9 @@ async def main(argv: list[str] | None = None) -> int:
     except LeaderElectionLost as exc:
         print(f"leader election lost: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # e.g. a metrics or health port already in use
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     finally:
         await client.close()
     return 0

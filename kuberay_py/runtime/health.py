@@ -78,7 +78,11 @@ class HealthServer:
         await runner.setup()
         host, port = parse_address(address)
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise OSError(exc.errno, f"cannot serve {address}: {exc.strerror}") from exc
         self._runners.append(runner)
         bound = runner.addresses[0]
         return int(bound[1])
