@@ -15,7 +15,7 @@ import os
 import random
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import structlog
@@ -44,6 +44,7 @@ from kuberay_py.sandbox.openapi import OpenAPIBuilder
 from kuberay_py.sandbox.registry import crd_schema
 from kuberay_py.sandbox.registry.catalog import Catalog
 from kuberay_py.sandbox.registry.store import Registry
+from kuberay_py.sandbox.storage.base import Storage
 from kuberay_py.sandbox.storage.memory import MemoryStorage
 from kuberay_py.sandbox.storage.sqlite import SqliteStorage
 
@@ -51,6 +52,12 @@ log = structlog.get_logger("sandbox")
 
 POD_CIDR = "127.16.0.0/12"
 SERVICE_CIDR = "127.96.0.0/12"
+
+
+class Component(Protocol):
+    """A controller of the sandbox's own: runs until cancelled."""
+
+    async def run(self) -> None: ...
 
 
 @attrs.define
@@ -101,7 +108,7 @@ class Sandbox:
         self.kubeconfig_path: str | None = self.config.kubeconfig_out
 
     def _open_registry(self) -> Registry:
-        storage: Any
+        storage: Storage
         if self.config.data_dir:
             os.makedirs(self.config.data_dir, exist_ok=True)
             storage = SqliteStorage(str(Path(self.config.data_dir) / "sandbox.sqlite3"))
@@ -120,10 +127,10 @@ class Sandbox:
     def url(self) -> str:
         return f"http://{self.config.host}:{self.port}"
 
-    def _controllers(self) -> list[Any]:
+    def _controllers(self) -> list[Component]:
         reg, clock = self.registry, self.clock
         node_names = [f"sandbox-node-{i}" for i in range(1, self.config.nodes + 1)]
-        components: list[Any] = [
+        components: list[Component] = [
             NodeController(
                 reg, clock, node_names, cpu=self.config.node_cpu, memory=self.config.node_memory
             ),
@@ -155,7 +162,11 @@ class Sandbox:
         # Bind first so `--port 0` can report the port the kernel chose.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.config.host, self.config.port))
+        try:
+            sock.bind((self.config.host, self.config.port))
+        except OSError:
+            sock.close()
+            raise
         self.port = sock.getsockname()[1]
         await web.SockSite(self._runner, sock).start()
         for component in self._controllers():
