@@ -7,16 +7,15 @@ code, serialisation and error handling.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from kuberay_py.runtime.testing import eventually as eventually  # re-exported for the tests
 from kuberay_py.sandbox.server import Sandbox
 
 T = TypeVar("T")
@@ -32,20 +31,6 @@ async def api_client(sandbox: Sandbox) -> AsyncIterator[client.ApiClient]:
     )
     async with client.ApiClient(configuration) as api:
         yield api
-
-
-async def eventually(
-    check: Callable[[], Awaitable[T]], timeout: float = 20.0, interval: float = 0.05
-) -> T:
-    """Poll an async `check` until it returns a truthy value; fail with its last result."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last  # type: ignore[no-any-return]
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s; last result: {last!r}")
 
 
 async def raises_api(call: Awaitable[Any], status: int) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,17 +22,11 @@ from kuberay_py.informers import (
     by_owner_uid,
 )
 from kuberay_py.kube import CONFIGMAPS, KubeClient, RetryPolicy, object_key
+from kuberay_py.runtime.testing import eventually
 from kuberay_py.sandbox.http.faults import FaultRule
 from kuberay_py.sandbox.server import Sandbox
 
 NS = "default"
-
-
-async def eventually(cond: Callable[[], bool], within: float = 15.0) -> None:
-    """Poll for a condition with a deadline (never sleep to pass)."""
-    async with asyncio.timeout(within):
-        while not cond():
-            await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -149,8 +143,8 @@ async def test_bookmarks_keep_the_informer_fresh_and_watchdog_quiet(
     assert await factory.wait_for_cache_sync(10)
     rv = int(informer.resource_version or 0)
     await client.create(CONFIGMAPS, cm("elsewhere"), "kube-system")  # moves the global RV
-    await eventually(lambda: int(informer.resource_version or 0) > rv, within=5)
-    await eventually(lambda: informer.last_event_age() < 1.5, within=5)
+    await eventually(lambda: int(informer.resource_version or 0) > rv, timeout=5)
+    await eventually(lambda: informer.last_event_age() < 1.5, timeout=5)
     assert informer.watchdog_restarts == 0
     assert informer.healthy()
     samples = {

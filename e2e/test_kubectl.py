@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,10 @@ import aiohttp
 import yaml
 
 from e2e.conftest import Kubectl
+from kuberay_py.runtime.testing import eventually
 from kuberay_py.sandbox.server import Sandbox
 
 MANIFESTS = Path(__file__).parent / "manifests"
-
-
-async def eventually(check: Any, timeout: float = 20.0, interval: float = 0.05) -> Any:
-    """Poll an async `check` until it returns a truthy value; fail with its last result."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s; last result: {last!r}")
 
 
 def _pods_rt(sandbox: Sandbox) -> Any:

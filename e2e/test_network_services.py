@@ -9,9 +9,7 @@ Service ports are above 1024 so the tests run as any user.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,23 +17,11 @@ from typing import Any
 import aiohttp
 
 from kuberay_py.demo.echo_runtime import EchoRuntime
+from kuberay_py.runtime.testing import eventually
 from kuberay_py.sandbox.registry.errors import StatusError
 from kuberay_py.sandbox.server import Sandbox
 
 PORT = 18080
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout}s; last: {last!r}")
 
 
 def rt(sb: Sandbox, group: str, resource: str) -> Any:

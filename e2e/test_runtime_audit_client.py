@@ -5,7 +5,7 @@ watch) hand back plain dicts, never kubernetes-asyncio models."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -24,15 +24,10 @@ from kuberay_py.kube import (
     Resource,
     RetryPolicy,
 )
+from kuberay_py.runtime.testing import eventually
 from kuberay_py.sandbox.server import Sandbox
 
 NS = "default"
-
-
-async def eventually(cond: Callable[[], bool], within: float = 10.0) -> None:
-    async with asyncio.timeout(within):
-        while not cond():
-            await asyncio.sleep(0.01)
 
 
 BODIES: dict[str, tuple[Resource, dict[str, Any], dict[str, Any]]] = {

@@ -22,6 +22,7 @@ from kuberay_py.runtime import (
     Result,
     default_controller_rate_limiter,
 )
+from kuberay_py.runtime.testing import eventually
 from kuberay_py.sandbox.http.faults import FaultRule
 from kuberay_py.sandbox.server import Sandbox
 
@@ -44,15 +45,6 @@ FAULTS: dict[str, list[FaultRule]] = {
     "conflicts": [FaultRule("status", resource="configmaps", verb="update", code=409, count=4)],
     "slow-responses": [FaultRule("latency", resource="configmaps", latency_seconds=0.2, count=8)],
 }
-
-
-async def eventually(cond: Callable[[], Awaitable[bool] | bool], within: float = 15.0) -> None:
-    async with asyncio.timeout(within):
-        while True:
-            got = cond()
-            if got if isinstance(got, bool) else await got:
-                return
-            await asyncio.sleep(0.02)
 
 
 async def persist(op: Callable[[], Awaitable[Any]]) -> Any:

@@ -22,18 +22,13 @@ from kuberay_py.runtime import (
     Result,
     default_controller_rate_limiter,
 )
+from kuberay_py.runtime.testing import eventually
 from kuberay_py.sandbox.http.faults import FaultRule
 from kuberay_py.sandbox.server import Sandbox
 
 NS = "default"
 SRC = "storm=src"
 ACK = "storm-ack"
-
-
-async def eventually(cond: Callable[[], bool], within: float = 60.0) -> None:
-    async with asyncio.timeout(within):
-        while not cond():
-            await asyncio.sleep(0.02)
 
 
 async def persist(op: Callable[[], Awaitable[Any]]) -> Any:

@@ -6,7 +6,7 @@ controllers and makes run() raise."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,17 +20,12 @@ from kuberay_py.runtime import (
     Manager,
     Request,
 )
+from kuberay_py.runtime.testing import eventually
 from kuberay_py.sandbox.http.faults import FaultRule
 from kuberay_py.sandbox.server import Sandbox
 
 NS = "default"
 FAST = {"lease_duration": 1.5, "renew_deadline": 1.0, "retry_period": 0.2}
-
-
-async def eventually(cond: Callable[[], bool], within: float = 15.0) -> None:
-    async with asyncio.timeout(within):
-        while not cond():
-            await asyncio.sleep(0.01)
 
 
 @pytest.fixture

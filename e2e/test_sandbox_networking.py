@@ -9,8 +9,6 @@ once the pod is unready.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,20 +16,8 @@ import aiohttp
 import pytest
 
 from kuberay_py.demo.echo_runtime import EchoRuntime
+from kuberay_py.runtime.testing import eventually
 from kuberay_py.sandbox.server import Sandbox
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout}s; last: {last!r}")
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import itertools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import attrs
 
+from kuberay_py.runtime.testing import eventually as eventually  # re-exported for the tests
 from kuberay_py.sandbox.clock import SandboxClock
 from kuberay_py.sandbox.cluster.kubelet import Kubelet
 from kuberay_py.sandbox.cluster.nodes import NodeController
@@ -135,21 +135,6 @@ async def cluster(
         for task in tasks:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 raise AssertionError(f"controller died: {task.exception()!r}")
-
-
-async def eventually(fn: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
-    """Poll `fn` (sync or async) until it returns something truthy; fail after `timeout`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: Any = None
-    while loop.time() < deadline:
-        last = fn()
-        if inspect.isawaitable(last):
-            last = await last
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
 
 
 def condition(obj: dict[str, Any] | None, ctype: str) -> dict[str, Any] | None:

@@ -7,16 +7,15 @@ and the client a TestClient, both inside the test's own event loop.
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
+from kuberay_py.runtime.testing import eventually as eventually  # re-exported for the tests
 from kuberay_py.sandbox.http.app import build_app
 from kuberay_py.sandbox.http.context import ApiContext
 from kuberay_py.sandbox.http.faults import FaultInjector
@@ -66,17 +65,3 @@ async def api_client(**overrides: Any) -> AsyncIterator[tuple[TestClient[Any, An
         yield client, ctx
     finally:
         await client.close()
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll `check` (sync or async) until truthy; fail with its last value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s; last: {last!r}")

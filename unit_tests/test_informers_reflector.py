@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -31,6 +31,7 @@ from kuberay_py.kube import (
     WatchEvent,
     error_from_status,
 )
+from kuberay_py.runtime.testing import eventually
 
 END = object()
 
@@ -118,13 +119,6 @@ class FakeAPI:
     def bookmark(self) -> None:
         self.rv += 1
         self.send("BOOKMARK", {"metadata": {"resourceVersion": str(self.rv)}})
-
-
-async def eventually(cond: Callable[[], bool], within: float = 3.0) -> None:
-    """Poll for a condition (the brief's rule: poll with a timeout, never sleep to pass)."""
-    async with asyncio.timeout(within):
-        while not cond():
-            await asyncio.sleep(0.005)
 
 
 class Recorder:

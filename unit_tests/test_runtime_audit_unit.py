@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +25,7 @@ from kuberay_py.runtime import (
     WorkQueue,
     default_controller_rate_limiter,
 )
-from kuberay_py.runtime.testing import FakeKube
-
-
-async def eventually(cond: Callable[[], bool], within: float = 5.0) -> None:
-    async with asyncio.timeout(within):
-        while not cond():
-            await asyncio.sleep(0.01)
+from kuberay_py.runtime.testing import FakeKube, eventually
 
 
 def manager(kube: FakeKube, **kw: Any) -> Manager:

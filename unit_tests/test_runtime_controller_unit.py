@@ -4,7 +4,7 @@ error isolation, concurrency, metrics and graceful stop."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -26,13 +26,7 @@ from kuberay_py.runtime import (
     Result,
 )
 from kuberay_py.runtime.handlers import EnqueueRequestForOwner
-from kuberay_py.runtime.testing import FakeKube
-
-
-async def eventually(cond: Callable[[], bool], within: float = 5.0) -> None:
-    async with asyncio.timeout(within):
-        while not cond():
-            await asyncio.sleep(0.01)
+from kuberay_py.runtime.testing import FakeKube, eventually
 
 
 def cm(name: str, ns: str = "default", **meta: Any) -> dict[str, Any]:

@@ -4,20 +4,13 @@ costs no writes. (e2e/test_runtime_example.py runs the real script on the sandbo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 
 from examples.configmap_mirror import setup
 from kuberay_py.kube import CONFIGMAPS, EVENTS_V1
 from kuberay_py.runtime import Manager, Request
-from kuberay_py.runtime.testing import FakeKube
-
-
-async def eventually(cond: Callable[[], bool], within: float = 5.0) -> None:
-    async with asyncio.timeout(within):
-        while not cond():
-            await asyncio.sleep(0.01)
+from kuberay_py.runtime.testing import FakeKube, eventually
 
 
 async def test_mirror_controller_converges_and_then_stays_quiet() -> None:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -24,15 +23,9 @@ from kuberay_py.runtime import (
     Request,
 )
 from kuberay_py.runtime.events import EventRecorder
-from kuberay_py.runtime.testing import FakeKube
+from kuberay_py.runtime.testing import FakeKube, eventually
 
 FAST = {"lease_duration": 1.5, "renew_deadline": 1.0, "retry_period": 0.2}
-
-
-async def eventually(cond: Callable[[], bool], within: float = 5.0) -> None:
-    async with asyncio.timeout(within):
-        while not cond():
-            await asyncio.sleep(0.01)
 
 
 def make_manager(kube: FakeKube, **kw: Any) -> Manager:
@@ -185,7 +178,7 @@ async def test_takeover_after_expiry_and_lost_lease_exits_nonzero() -> None:
         await asyncio.wait_for(t1, 5)
     assert first.controllers[0].queue.shutting_down
     kube._faults.clear()
-    await eventually(lambda: second.is_leader, within=5)
+    await eventually(lambda: second.is_leader, timeout=5)
     lease = kube.stored(LEASES, "op-lock", "kube-system")
     assert lease is not None
     assert lease["spec"]["holderIdentity"] == "two"

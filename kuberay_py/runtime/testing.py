@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import inspect
+import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from kuberay_py.kube import AlreadyExists, ApiError, Conflict, NotFound, Resource, WatchEvent
@@ -321,3 +323,24 @@ class FakeKube:
         old["metadata"]["resourceVersion"] = self._next_rv()
         self._notify(res, "DELETED", old)
         return copy.deepcopy(old)
+
+
+async def eventually(
+    check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.02
+) -> Any:
+    """Poll `check` (sync or async) until it returns something truthy, and return that.
+
+    Controller tests must wait for convergence, never sleep and hope: this fails with
+    an AssertionError carrying the last value seen once `timeout` seconds have passed.
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = check()
+        if inspect.isawaitable(last):
+            last = await last
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+        await asyncio.sleep(interval)
