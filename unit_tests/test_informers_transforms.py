@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kuberay_py.informers import (
@@ -112,6 +112,7 @@ json_values = st.recursive(
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(json_values, min_size=1, max_size=6))
+@example([[None], [float("inf")]])  # orjson writes inf as null: the bytes alone collide
 def test_dedup_never_changes_what_an_object_says(values: list[Any]) -> None:
     d = Deduplicator()
     objs = [{"metadata": {"name": str(i)}, "spec": v} for i, v in enumerate(values * 2)]

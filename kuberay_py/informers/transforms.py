@@ -76,6 +76,8 @@ class Deduplicator:
     by the table's; one not found has its own children deduplicated the same way, so
     two pods differing in one env var still share their tolerations and resources.
     Bytes keep 1, 1.0 and true apart; dicts with another key order are not merged.
+    (Non-finite floats, which JSON cannot carry but a caller might, are told apart
+    from null by a value comparison wherever the bytes hold a null.)
     Empty containers are never shared (they are what `setdefault` mutates).
 
     A sub-object enters the table the second time it is seen (the first sighting costs
@@ -103,7 +105,9 @@ class Deduplicator:
             return value
         nodes = self._nodes
         found = nodes.get(key)
-        if found is not None:
+        # orjson writes NaN and infinities as null: only where a null appears can two
+        # different values share bytes, so only there is equality checked as well.
+        if found is not None and (b"null" not in key or found == value):
             return found
         canon = self._canon
         items = value.items() if type(value) is dict else enumerate(value)
