@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 lint: setup
-	$(VENV)/bin/ruff check kuberay_py unit_tests e2e bench examples
-	$(VENV)/bin/ruff format --check kuberay_py unit_tests e2e bench examples
+	$(VENV)/bin/ruff check kuberay_py unit_tests e2e bench examples conftest.py
+	$(VENV)/bin/ruff format --check kuberay_py unit_tests e2e bench examples conftest.py
 	$(VENV)/bin/mypy --strict kuberay_py
 	$(VENV)/bin/lint-imports
 
