@@ -65,7 +65,7 @@ def _port(text: str) -> int:
 
 
 def _quantity(text: str) -> str:
-    from kuberay_py.sandbox.cluster.quantity import parse_quantity
+    from kuberay_py.api.quantity import parse_quantity
 
     try:
         value = parse_quantity(text)

@@ -30,7 +30,7 @@ from kuberay_py.sandbox.cluster.jobs import JobController
 from kuberay_py.sandbox.cluster.kubelet import Kubelet
 from kuberay_py.sandbox.cluster.namespaces import NamespaceController
 from kuberay_py.sandbox.cluster.nodes import NodeController
-from kuberay_py.sandbox.cluster.quantity import parse_quantity
+from kuberay_py.api.quantity import parse_quantity
 from kuberay_py.sandbox.cluster.scheduler import Scheduler
 from kuberay_py.sandbox.containers.base import ContainerRuntime
 from kuberay_py.sandbox.containers.noop import NoopRuntime
