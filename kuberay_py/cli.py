@@ -78,6 +78,16 @@ def _quantity(text: str) -> str:
     return text
 
 
+def _address(text: str) -> str | None:
+    """HOST:PORT (an empty host means every interface, as controller-runtime); "0" disables."""
+    if text == "0":
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (or 0 to disable), got {text!r}")
+    return f"{host or '0.0.0.0'}:{port}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kuberay-py", description="A Kubernetes operator for Ray, with an embedded sandbox."
@@ -114,8 +124,47 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--operator",
         action="store_true",
-        help="also run the operator in the same process (not available in this build yet)",
+        help="also install the CRDs and run the operator in the same process",
     )
+
+    operator = commands.add_parser("operator", help="run the RayCluster operator")
+    operator.add_argument("--kubeconfig", default=None, help="default: in-cluster, else ~/.kube")
+    operator.add_argument(
+        "--namespace",
+        action="append",
+        default=None,
+        help="watch only this namespace (repeatable; default: all namespaces)",
+    )
+    operator.add_argument("--leader-elect", action="store_true", help="compete for a Lease")
+    operator.add_argument(
+        "--leader-election-namespace", default="default", help="where the Lease lives"
+    )
+    operator.add_argument(
+        "--metrics-bind-address",
+        type=_address,
+        default="127.0.0.1:8080",
+        help="Prometheus /metrics HOST:PORT ('0' disables; default 127.0.0.1:8080)",
+    )
+    operator.add_argument(
+        "--health-probe-bind-address",
+        type=_address,
+        default="127.0.0.1:8082",
+        help="/healthz and /readyz HOST:PORT ('0' disables; default 127.0.0.1:8082)",
+    )
+    operator.add_argument(
+        "--max-concurrent-reconciles",
+        type=_node_count,
+        default=1,
+        help="RayClusters reconciled at once (default 1, as KubeRay)",
+    )
+    operator.add_argument(
+        "--probe-injection",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="inject KubeRay's liveness/readiness probes (default: on, or ENABLE_PROBES_INJECTION)",
+    )
+
+    commands.add_parser("manifests", help="print the CRDs generated from the models")
 
     demo = commands.add_parser("demo", help="run a story end to end on a fresh sandbox")
     demo.add_argument("--scenario", default="service-failover", help="scenario name")
@@ -126,13 +175,6 @@ def build_parser() -> argparse.ArgumentParser:
 async def _sandbox_up(args: argparse.Namespace) -> int:
     from kuberay_py.sandbox.server import Sandbox, SandboxConfig
 
-    if args.operator:
-        print(
-            "error: --operator needs the RayCluster/RayService controllers, "
-            "which are not part of this build yet",
-            file=sys.stderr,
-        )
-        return 2
     sandbox = Sandbox(
         SandboxConfig(
             port=args.port,
@@ -158,9 +200,71 @@ async def _sandbox_up(args: argparse.Namespace) -> int:
     # Everything allocated so far lives as long as the process: keep it out of the cyclic
     # collector's full passes, which otherwise stall large LISTs by 100 ms or more.
     gc.freeze()
+    operator: asyncio.Task[int] | None = None
+    if args.operator:
+        assert sandbox.kubeconfig_path is not None  # --kubeconfig-out is required
+        operator = asyncio.create_task(_operator_on_sandbox(sandbox.kubeconfig_path, stop))
     print(f"sandbox ready: server={sandbox.url} kubeconfig={sandbox.kubeconfig_path}", flush=True)
     await stop.wait()
+    code = 0
+    if operator is not None:
+        code = await operator
     await sandbox.stop()
+    return code
+
+
+async def _operator_on_sandbox(kubeconfig: str, stop: asyncio.Event) -> int:
+    """The operator beside the sandbox: install our CRDs, then reconcile until `stop`."""
+    from kuberay_py.api.config import OperatorConfig
+    from kuberay_py.controllers.install import install_crds
+    from kuberay_py.controllers.setup import OperatorOptions, run_operator
+    from kuberay_py.kube import KubeClient
+
+    client = await KubeClient.from_config(kubeconfig)
+    try:
+        await install_crds(client)
+        options = OperatorOptions(
+            config=OperatorConfig.from_env(os.environ), metrics_address=None, health_address=None
+        )
+        return await run_operator(client, options, handle_signals=False, stop=stop)
+    finally:
+        await client.close()
+
+
+async def _operator(args: argparse.Namespace) -> int:
+    from kubernetes_asyncio.config.config_exception import ConfigException
+
+    from kuberay_py.api.config import OperatorConfig
+    from kuberay_py.controllers.setup import OperatorOptions, run_operator
+    from kuberay_py.kube import KubeClient
+
+    overrides: dict[str, bool] = {}
+    if args.probe_injection is not None:
+        overrides["enable_probes_injection"] = args.probe_injection
+    options = OperatorOptions(
+        config=OperatorConfig.from_env(os.environ, **overrides),
+        namespaces=tuple(args.namespace or ()),
+        leader_elect=args.leader_elect,
+        lease_namespace=args.leader_election_namespace,
+        metrics_address=args.metrics_bind_address,
+        health_address=args.health_probe_bind_address,
+        max_concurrent_reconciles=args.max_concurrent_reconciles,
+    )
+    try:
+        client = await KubeClient.from_config(args.kubeconfig)
+    except (OSError, ConfigException) as exc:
+        print(f"error: cannot load the Kubernetes configuration: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return await run_operator(client, options)
+    finally:
+        await client.close()
+
+
+def _manifests() -> int:
+    from kuberay_py.api.crd import render_crds
+
+    sys.stdout.write(render_crds())
     return 0
 
 
@@ -188,4 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_sandbox_up(args))
     if args.command == "demo":
         return asyncio.run(_demo(args))
+    if args.command == "operator":
+        return asyncio.run(_operator(args))
+    if args.command == "manifests":
+        return _manifests()
     raise AssertionError(f"unhandled command {args.command}")
