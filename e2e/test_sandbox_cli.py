@@ -191,22 +191,3 @@ async def test_sigkill_loses_no_acknowledged_write(
     finally:
         sb2.proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(sb2.proc.wait(), 30) == 0
-
-
-async def test_operator_flag_refuses_until_the_controllers_exist(tmp_path: Path) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "kuberay_py",
-        "sandbox",
-        "up",
-        "--kubeconfig-out",
-        str(tmp_path / "k"),
-        "--operator",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode == 2
-    assert out == b""  # never claims to be ready
-    assert b"--operator needs the RayCluster/RayService controllers" in err

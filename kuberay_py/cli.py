@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("manifests", help="print the CRDs generated from the models")
 
     demo = commands.add_parser("demo", help="run a story end to end on a fresh sandbox")
-    demo.add_argument("--scenario", default="service-failover", help="scenario name")
+    demo.add_argument("--scenario", default="raycluster", help="scenario name (default raycluster)")
     demo.add_argument("--list", action="store_true", help="list the scenarios")
     return parser
 

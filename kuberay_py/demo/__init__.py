@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
+from kuberay_py.demo.raycluster import run_raycluster
 from kuberay_py.demo.service_failover import run_service_failover
 
 Scenario = Callable[[TextIO], Awaitable[int]]
 
 SCENARIOS: dict[str, Scenario] = {
+    "raycluster": run_raycluster,
     "service-failover": run_service_failover,
 }
 
