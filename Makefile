@@ -49,6 +49,7 @@ bench: setup
 	$(PY) bench/bench_workqueue.py | tee bench/results/workqueue.json
 	$(PY) bench/bench_informer_sync.py | tee bench/results/informer_sync.json
 	$(PY) bench/bench_idle_manager.py | tee bench/results/idle_manager.json
+	$(PY) bench/raycluster_convergence.py | tee bench/results/raycluster_convergence.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
