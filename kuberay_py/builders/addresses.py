@@ -34,4 +34,4 @@ def ray_ip_from_fqdn(fqdn: str) -> str:
 def head_port(c: RayCluster) -> str:
     """The GCS port as KubeRay reads it: the head's `rayStartParams["port"]`, else 6379."""
     params = c.spec.head_group_spec.ray_start_params or {}
-    return params.get("port") or str(DEFAULT_GCS_PORT)
+    return params["port"] if "port" in params else str(DEFAULT_GCS_PORT)
