@@ -51,5 +51,11 @@ bench: setup
 	$(PY) bench/bench_idle_manager.py | tee bench/results/idle_manager.json
 	$(PY) bench/raycluster_convergence.py | tee bench/results/raycluster_convergence.json
 
+# The CRDs generated from the api models (a unit test fails while these are stale).
+manifests: setup
+	@mkdir -p manifests/crd
+	$(PY) -m kuberay_py.api.crd > manifests/crd/ray.io_rayclusters.yaml.tmp
+	mv manifests/crd/ray.io_rayclusters.yaml.tmp manifests/crd/ray.io_rayclusters.yaml
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
