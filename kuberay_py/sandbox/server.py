@@ -23,6 +23,7 @@ import yaml
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from kuberay_py.api.quantity import parse_quantity
 from kuberay_py.sandbox.clock import SandboxClock
 from kuberay_py.sandbox.cluster.endpointslices import EndpointSliceController
 from kuberay_py.sandbox.cluster.garbage_collector import GarbageCollector
@@ -30,11 +31,11 @@ from kuberay_py.sandbox.cluster.jobs import JobController
 from kuberay_py.sandbox.cluster.kubelet import Kubelet
 from kuberay_py.sandbox.cluster.namespaces import NamespaceController
 from kuberay_py.sandbox.cluster.nodes import NodeController
-from kuberay_py.api.quantity import parse_quantity
 from kuberay_py.sandbox.cluster.scheduler import Scheduler
 from kuberay_py.sandbox.containers.base import ContainerRuntime
 from kuberay_py.sandbox.containers.noop import NoopRuntime
-from kuberay_py.sandbox.http.app import build_app
+from kuberay_py.sandbox.http.app import APP_KEY, build_app
+from kuberay_py.sandbox.http.audit import read_audit_log
 from kuberay_py.sandbox.http.context import ApiContext
 from kuberay_py.sandbox.http.faults import FaultInjector
 from kuberay_py.sandbox.network.ipam import IPAllocator
@@ -188,6 +189,29 @@ class Sandbox:
         close = getattr(self.registry, "close", None)
         if close is not None:
             close()
+
+    def flush_audit_log(self) -> None:
+        """Write the buffered audit lines now (they are otherwise written within a second)."""
+        if self._runner is None:
+            return
+        audit = self._runner.app[APP_KEY].audit
+        if audit is not None:
+            audit.flush()
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """Every audit event so far, oldest first; [] when no audit log was configured.
+
+        Count with `kuberay_py.sandbox.http.audit.count_requests`, e.g. the pods an
+        operator created: `count_requests(sb.audit_events(), verb="create",
+        resource="pods", user_agent_prefix="kuberay-py/")`.
+        """
+        path = self.config.audit_log
+        if not path:
+            return []
+        self.flush_audit_log()
+        if not os.path.exists(path):
+            return []
+        return read_audit_log(path)
 
     async def __aenter__(self) -> Sandbox:
         await self.start()

@@ -19,10 +19,10 @@ from typing import Any
 
 import structlog
 
+from kuberay_py.api.quantity import cpu_millis, memory_bytes
 from kuberay_py.sandbox.clock import SandboxClock
 from kuberay_py.sandbox.cluster.events import EventRecorder
 from kuberay_py.sandbox.cluster.informer import Informer, KeyQueue, ObjKey, obj_key, supervise
-from kuberay_py.api.quantity import cpu_millis, memory_bytes
 from kuberay_py.sandbox.registry.errors import StatusError
 from kuberay_py.sandbox.registry.registry import RegistryAPI
 

@@ -23,7 +23,7 @@ from kuberay_py.sandbox.http.audit import AuditLog
 from kuberay_py.sandbox.http.audit import now as audit_now
 from kuberay_py.sandbox.http.codec import json_response, raw_json_response, status_response
 from kuberay_py.sandbox.http.context import ApiContext
-from kuberay_py.sandbox.http.faults import FaultRule
+from kuberay_py.sandbox.http.faults import REQUEST_ACTIONS, FaultRule
 from kuberay_py.sandbox.http.metrics import ApiMetrics
 from kuberay_py.sandbox.http.proxy import Proxy
 from kuberay_py.sandbox.http.requestinfo import RequestInfo, parse
@@ -204,7 +204,9 @@ class ApiServer:
     async def _apply_faults(
         self, info: RequestInfo, rt: ResourceType
     ) -> tuple[int | None, StatusError | None]:
-        fired = self.ctx.faults.match(info.verb, rt.resource, info.namespace)
+        fired = self.ctx.faults.match(
+            info.verb, rt.resource, info.namespace, actions=REQUEST_ACTIONS
+        )
         if not fired:
             return None, None
         for rule in fired:

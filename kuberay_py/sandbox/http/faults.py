@@ -2,11 +2,13 @@
 
 Tests of clients, informers and controllers need the failures a real
 control plane produces (throttling, 5xx, slow answers, watch streams that
-end early, 410 Gone) on demand and reproducibly. Rules are matched per
-request by resource, verb, namespace and probability, and may fire a
-limited number of times. The HTTP layer consults `FaultInjector.match`
-before serving a request; the same rules can be managed over HTTP under
-`/sandbox/faults` (see `fault_routes`).
+end early, 410 Gone, watch events that arrive late) on demand and
+reproducibly. Rules are matched per request by resource, verb, namespace and
+probability, and may fire a limited number of times. The HTTP layer consults
+`FaultInjector.match` before serving a request, and `watch_delay` for every
+event an open watch is about to send (so a delay switched on or off at run
+time reaches watches that are already open); the same rules can be managed
+over HTTP under `/sandbox/faults` (see `sandbox_routes`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ from typing import Any, Literal
 
 import attrs
 
-FaultAction = Literal["status", "latency", "drop_watch", "gone"]
-ACTIONS: tuple[str, ...] = ("status", "latency", "drop_watch", "gone")
+FaultAction = Literal["status", "latency", "drop_watch", "gone", "watch_delay"]
+ACTIONS: tuple[str, ...] = ("status", "latency", "drop_watch", "gone", "watch_delay")
+# Actions that act on a request when it arrives (watch_delay acts on each watch event).
+REQUEST_ACTIONS: tuple[str, ...] = ("status", "latency", "drop_watch", "gone")
+# Actions that only ever concern watches, whatever verb filter the rule lacks.
+WATCH_ONLY_ACTIONS: tuple[str, ...] = ("drop_watch", "watch_delay")
 
 # camelCase wire names of FaultRule's fields (the /sandbox/faults JSON form).
 _WIRE_NAMES: dict[str, str] = {
@@ -31,6 +37,7 @@ _WIRE_NAMES: dict[str, str] = {
     "retryAfter": "retry_after",
     "latencySeconds": "latency_seconds",
     "afterEvents": "after_events",
+    "delaySeconds": "delay_seconds",
     "count": "count",
 }
 
@@ -38,6 +45,11 @@ _WIRE_NAMES: dict[str, str] = {
 def _check_probability(_: object, __: attrs.Attribute[float], value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"probability must be between 0 and 1, got {value}")
+
+
+def _check_delay(_: object, __: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"delaySeconds must not be negative, got {value}")
 
 
 def _check_action(_: object, __: attrs.Attribute[str], value: str) -> None:
@@ -58,6 +70,7 @@ class FaultRule:
     retry_after: int | None = None
     latency_seconds: float = 0.0
     after_events: int = 0
+    delay_seconds: float = attrs.field(default=0.0, validator=_check_delay)
     count: int | None = None
 
     def applies_to(self, verb: str, resource: str | None, namespace: str | None) -> bool:
@@ -68,7 +81,7 @@ class FaultRule:
         if self.verb is not None:
             return self.verb == verb
         # Watch-only actions match watches whatever verb filter they lack.
-        if self.action in ("drop_watch",):
+        if self.action in WATCH_ONLY_ACTIONS:
             return verb == "watch"
         return True
 
@@ -103,6 +116,7 @@ def _typecheck(kwargs: dict[str, Any]) -> None:
         "retry_after": (int, type(None)),
         "latency_seconds": (int, float),
         "after_events": (int,),
+        "delay_seconds": (int, float),
         "count": (int, type(None)),
     }
     for name, value in kwargs.items():
@@ -169,6 +183,18 @@ class FaultInjector:
                     self._rules.pop(fault_id, None)
             fired.append(rule)
         return fired
+
+    def watch_delay(self, resource: str | None, namespace: str | None) -> float:
+        """Seconds to hold back one watch event of `resource` in `namespace` (0: send now).
+
+        Asked once per event, so `count` and `probability` of a watch_delay rule are per
+        event, and a rule added or removed while a watch is open takes effect at its next
+        event. Several matching rules: the longest delay wins.
+        """
+        if not self._rules:
+            return 0.0
+        fired = self.match("watch", resource, namespace, actions=("watch_delay",))
+        return max((rule.delay_seconds for rule in fired), default=0.0)
 
     def describe(self) -> list[dict[str, Any]]:
         """The `GET /sandbox/faults` form: each rule with its id and remaining count."""

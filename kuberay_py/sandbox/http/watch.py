@@ -6,13 +6,16 @@ second within reach of one core. A stream ends cleanly when its
 timeoutSeconds elapse, when the registry closes the watch (drop_watches,
 overflow), when a drop_watch fault's event budget is spent, or when the
 client goes away (checked on a timer, since aiohttp does not cancel
-handlers on disconnect by default).
+handlers on disconnect by default). Every stream goes through a
+`DelayingWatch`, which holds events back while a watch_delay fault matches
+them and is a plain pass-through otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -22,6 +25,7 @@ from kuberay_py.sandbox.http import codec, options
 from kuberay_py.sandbox.http.codec import TABLE_CONTENT_TYPE
 from kuberay_py.sandbox.http.context import ApiContext
 from kuberay_py.sandbox.http.requestinfo import RequestInfo
+from kuberay_py.sandbox.http.watch_delay import DelayingWatch
 from kuberay_py.sandbox.registry import printers
 from kuberay_py.sandbox.registry.catalog import ResourceType
 from kuberay_py.sandbox.registry.errors import StatusError
@@ -55,7 +59,11 @@ class _Closer:
         transport = self.request.transport
         if transport is None or transport.is_closing():
             self.disconnected = True
-            self.watch.close()
+            discard = getattr(self.watch, "discard", None)
+            if discard is not None:
+                discard()  # nobody will read the held events
+            else:
+                self.watch.close()
             return
         self._checker = asyncio.get_running_loop().call_later(
             DISCONNECT_CHECK_INTERVAL, self._check
@@ -88,6 +96,20 @@ def _encoder(request: web.Request, rt: ResourceType) -> tuple[str, Any]:
     return TABLE_CONTENT_TYPE, table
 
 
+def _delay_of(ctx: ApiContext, rt: ResourceType) -> Callable[[WatchEvent], float]:
+    """The watch_delay faults' verdict for one event, matched on the object's namespace."""
+    resource = rt.resource
+
+    def delay(event: WatchEvent) -> float:
+        if not ctx.faults:
+            return 0.0
+        meta = event.object.get("metadata") if isinstance(event.object, dict) else None
+        namespace = meta.get("namespace") if isinstance(meta, dict) else None
+        return ctx.faults.watch_delay(resource, namespace or None)
+
+    return delay
+
+
 async def serve_watch(
     request: web.Request,
     info: RequestInfo,
@@ -111,6 +133,8 @@ async def serve_watch(
             if err.code != 410:
                 raise
             gone = err  # kube's watch cache answers an expired RV with an ERROR event
+    if watch is not None:
+        watch = DelayingWatch(watch, _delay_of(ctx, rt))
     response = web.StreamResponse(
         status=200,
         headers={"Content-Type": content_type, "Cache-Control": "no-cache, private"},
