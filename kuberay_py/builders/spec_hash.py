@@ -46,6 +46,9 @@ def _hashable_spec(spec: RayClusterSpec, *, mute_suspend: bool) -> dict[str, Any
         strategy = group.get("scaleStrategy")
         if isinstance(strategy, dict):
             strategy.pop("workersToDelete", None)
+            if not strategy:
+                # Go always writes the (non-pointer) struct; absent and {} are one value.
+                group.pop("scaleStrategy")
         _mute_template(group)
     data.pop("upgradeStrategy", None)
     if mute_suspend:
