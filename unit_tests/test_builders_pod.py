@@ -987,3 +987,49 @@ def test_spec_hash_is_stable_and_leaves_the_spec_alone() -> None:
     before = copy.deepcopy(c.spec)
     assert cluster_spec_hash(c) == cluster_spec_hash(c)
     assert c.spec == before
+
+
+# --- schema -------------------------------------------------------------------------------
+
+
+def test_every_pod_variant_passes_kubernetes_1_33_schema_validation() -> None:
+    import kubernetes_validate
+
+    secret_ref = {"secretKeyRef": {"name": "redis-password-secret", "key": "password"}}
+
+    def everything(d: dict[str, Any]) -> None:
+        d["metadata"]["labels"] = {"ray.io/originated-from-crd": "RayService"}
+        d["spec"].update(
+            enableInTreeAutoscaling=True,
+            autoscalerOptions={"version": "v2"},
+            authOptions={"mode": "token", "enableK8sTokenAuth": True},
+            tlsOptions={"enabled": True},
+            gcsFaultToleranceOptions={
+                "redisAddress": "redis:6379",
+                "redisPassword": {"valueFrom": secret_ref},
+            },
+        )
+        d["spec"]["workerGroupSpecs"][0].update(numOfHosts=2, labels={"zone": "a"})
+
+    config = OperatorConfig(
+        gates=FeatureGates(ray_cluster_mtls=True),
+        head_sidecar_containers=({"name": "fluentbit", "image": "fluent/fluent-bit"},),
+    )
+    probe = {"exec": {"command": ["bash", "-c", "true"]}, "periodSeconds": 5}
+    probes = {"livenessProbe": probe, "readinessProbe": probe}
+    for c in (cluster(), cluster(everything)):
+        assert c.spec.worker_group_specs
+        pods = [
+            build_head_pod(c, config, probes=probes),
+            build_worker_pod(
+                c,
+                c.spec.worker_group_specs[0],
+                config,
+                replica_index=1,
+                replica_name="small-group-abcde",
+                host_index=1,
+                probes=probes,
+            ),
+        ]
+        for pod in pods:
+            kubernetes_validate.validate(pod, "1.33.0", strict=True)
