@@ -13,6 +13,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kuberay_py.api.config import OperatorConfig
 from kuberay_py.api.convert import (
     FieldError,
     converter,
@@ -20,7 +21,13 @@ from kuberay_py.api.convert import (
     raycluster_to_dict,
     wire_name,
 )
+from kuberay_py.api.defaults import with_defaults
 from kuberay_py.api.raycluster import RayCluster, WorkerGroupSpec
+from kuberay_py.api.validation import (
+    validate_raycluster_metadata,
+    validate_raycluster_spec,
+    validate_raycluster_upgrade_options,
+)
 
 SAMPLES = Path(__file__).parent.parent / "manifests" / "samples"
 
@@ -355,3 +362,14 @@ def test_the_converter_structures_parts_with_relative_paths() -> None:
     with pytest.raises(FieldError) as caught:
         converter.structure([{"groupName": "g"}, {"groupName": 7}], list[WorkerGroupSpec])
     assert caught.value.path == "[1].groupName"
+
+
+@pytest.mark.parametrize(
+    "doc", [d for _, d in SAMPLE_CLUSTERS], ids=[n for n, _ in SAMPLE_CLUSTERS]
+)
+def test_samples_pass_kuberays_validation(doc: dict[str, Any]) -> None:
+    """A sample the operator would refuse teaches users nothing."""
+    cluster = with_defaults(raycluster_from_dict(doc))
+    assert validate_raycluster_metadata(cluster.metadata) == []
+    assert validate_raycluster_spec(cluster.spec, cluster.annotations, OperatorConfig()) == []
+    assert validate_raycluster_upgrade_options(cluster) == []
