@@ -8,9 +8,10 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from kuberay_py.api.config import OperatorConfig
+from kuberay_py.api.config import FeatureGates, OperatorConfig
 from kuberay_py.api.convert import raycluster_from_dict
 from kuberay_py.api.raycluster import RayCluster
+from kuberay_py.builders.pod import build_head_pod
 from kuberay_py.builders.redis_cleanup import (
     build_redis_cleanup_job,
     redis_cleanup_args,
@@ -231,3 +232,129 @@ def test_login_shell() -> None:
 def test_job_name_is_trimmed_from_the_front(cluster_name: str, job_name: str) -> None:
     assert redis_cleanup_job_name(ft_cluster(cluster_name)) == job_name
     assert len(job_name) <= 63
+
+
+# --- fed by the real head pod builder ----------------------------------------------------------
+
+
+def test_job_from_build_head_pod() -> None:
+    """The Job built from build_head_pod: GCS FT options with a username and a password
+    Secret, autoscaler sidecar, mTLS init container and injected probes, all handled."""
+    c = raycluster_from_dict(
+        {
+            "apiVersion": "ray.io/v1",
+            "kind": "RayCluster",
+            "metadata": {"name": "raycluster-ft", "namespace": "default", "uid": "uid-ft"},
+            "spec": {
+                "rayVersion": "2.52.0",
+                "enableInTreeAutoscaling": True,
+                "tlsOptions": {"enabled": True},
+                "gcsFaultToleranceOptions": {
+                    "redisAddress": "redis:6379",
+                    "redisUsername": {"value": "ray"},
+                    "redisPassword": {
+                        "valueFrom": {"secretKeyRef": {"name": "redis-pw", "key": "password"}}
+                    },
+                },
+                "headGroupSpec": {
+                    "rayStartParams": {},
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "ray-head",
+                                    "image": "rayproject/ray:2.52.0",
+                                    "resources": {"limits": {"cpu": "1", "nvidia.com/gpu": "1"}},
+                                }
+                            ]
+                        }
+                    },
+                },
+            },
+        }
+    )
+    config = OperatorConfig(gates=FeatureGates(ray_cluster_mtls=True))
+    probe = {"exec": {"command": ["true"]}}
+    pod = build_head_pod(c, config, probes={"livenessProbe": probe, "readinessProbe": probe})
+    assert len(pod["spec"]["containers"]) == 2  # the Ray container and the autoscaler
+    assert any(i["name"] == "wait-for-tls-ip-san" for i in pod["spec"]["initContainers"])
+
+    job = build_redis_cleanup_job(c, pod, config)
+    template = job["spec"]["template"]
+    assert job["metadata"]["name"] == "raycluster-ft-redis-cleanup"
+    assert job["metadata"]["labels"] == {
+        **pod["metadata"]["labels"],
+        "ray.io/node-type": "redis-cleanup",
+    }
+    assert job["metadata"]["labels"]["app.kubernetes.io/created-by"] == "kuberay-operator"
+    assert job["metadata"]["annotations"] == pod["metadata"]["annotations"]
+    assert template["metadata"]["labels"] == job["metadata"]["labels"]
+    assert all(
+        i["name"] != "wait-for-tls-ip-san" for i in template["spec"].get("initContainers", [])
+    )
+    [container] = template["spec"]["containers"]
+    head_container = pod["spec"]["containers"][0]
+    assert container["name"] == head_container["name"]
+    assert container["args"] == [DOCS_ECHO + SCRIPT_HEAD + CALL_WITH_USERNAME]
+    assert container["command"] == ["/bin/bash", "-c", "--"]
+    assert "livenessProbe" not in container and "readinessProbe" not in container
+    assert container["env"] == [
+        *head_container["env"],
+        {"name": "RAY_redis_db_connect_retries", "value": "120"},
+        {"name": "RAY_redis_db_connect_wait_milliseconds", "value": "500"},
+    ]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["RAY_REDIS_ADDRESS"]["value"] == "redis:6379"
+    assert env["RAY_external_storage_namespace"]["value"] == "uid-ft"
+    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "redis-pw"
+    assert container["resources"] == {
+        "limits": {"cpu": "200m", "memory": "256Mi"},
+        "requests": {"cpu": "200m", "memory": "256Mi"},
+    }
+    assert container["volumeMounts"] == head_container["volumeMounts"]
+    assert template["spec"]["volumes"] == pod["spec"]["volumes"]
+    assert template["spec"]["restartPolicy"] == "Never"
+    kubernetes_validate.validate(job, "1.33.0", strict=True)
+
+
+def test_job_from_build_head_pod_with_annotation_ft_and_password_param() -> None:
+    """The legacy annotation path: the password is only in rayStartParams, so the head pod
+    carries it as REDIS_PASSWORD and the Job, without a username, can still authenticate."""
+    c = raycluster_from_dict(
+        {
+            "apiVersion": "ray.io/v1",
+            "kind": "RayCluster",
+            "metadata": {
+                "name": "raycluster-legacy",
+                "namespace": "ns1",
+                "uid": "uid-2",
+                "annotations": {"ray.io/ft-enabled": "true"},
+            },
+            "spec": {
+                "headGroupSpec": {
+                    "rayStartParams": {"redis-password": "5241590000000000"},
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "ray-head",
+                                    "image": "rayproject/ray:2.9.0",
+                                    "env": [{"name": "RAY_REDIS_ADDRESS", "value": "redis:6379"}],
+                                }
+                            ]
+                        }
+                    },
+                }
+            },
+        }
+    )
+    pod = build_head_pod(c, CONFIG)
+    job = build_redis_cleanup_job(c, pod, CONFIG)
+    assert job["metadata"]["namespace"] == "ns1"
+    assert job["metadata"]["ownerReferences"][0]["name"] == "raycluster-legacy"
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == [DOCS_ECHO + SCRIPT_HEAD + CALL_WITHOUT_USERNAME]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["REDIS_PASSWORD"] == "5241590000000000"
+    assert env["RAY_external_storage_namespace"] == "uid-2"
+    kubernetes_validate.validate(job, "1.33.0", strict=True)
