@@ -35,10 +35,9 @@ def setup_controllers(
     add_raycluster_controller(
         mgr, client, config, max_concurrent_reconciles=max_concurrent_reconciles
     )
-    if config.enable_probes_injection:
-        # With injection off the RayCluster controller does not wait for a decision,
-        # so the injector would only write annotations nobody reads.
-        add_probe_injector_controller(mgr, client, config)
+    # Registered even with injection off: it then removes stale stamps, so a stamp that
+    # exists always means "decided, with injection on, for this generation".
+    add_probe_injector_controller(mgr, client, config)
 
 
 @attrs.frozen(kw_only=True)
