@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import re
 
-from kuberay_py.api.constants import NODE_TYPE_HEAD
-
 MAX_NAME_LENGTH = 50
 MAX_LABEL_LENGTH = 63
 #: Kubernetes' random-suffix alphabet (no vowels, no confusable characters).
@@ -46,14 +44,6 @@ def pod_name(prefix: str, node_type: str, *, generate: bool = True) -> str:
     return name.lower()
 
 
-def head_pod_name_prefix(cluster_name: str) -> str:
-    return pod_name(cluster_name, NODE_TYPE_HEAD)
-
-
-def worker_pod_name_prefix(cluster_name: str, group_name: str) -> str:
-    return pod_name(f"{cluster_name}-{group_name}", "worker")
-
-
 # Service names are not shortened: that is why a RayCluster name may have at most 53
 # characters (53 + len("-serve-svc") = 63), a rule validation enforces.
 def head_service_name(cluster_name: str) -> str:
@@ -71,9 +61,3 @@ def serve_service_label(owner_name: str) -> str:
 
 def headless_worker_service_name(cluster_name: str) -> str:
     return f"{cluster_name}-headless"
-
-
-def redis_cleanup_job_name(cluster_name: str) -> str:
-    """`<cluster>-redis-cleanup`, trimmed from the *front* to 63 characters."""
-    name = f"{cluster_name}-redis-cleanup"
-    return name[len(name) - MAX_LABEL_LENGTH :] if len(name) > MAX_LABEL_LENGTH else name
