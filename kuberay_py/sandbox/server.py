@@ -2,7 +2,7 @@
 
 `Sandbox` wires the pieces the way a real control plane is wired: one
 versioned store behind one API, and controllers (scheduler, kubelets,
-EndpointSlice, kube-proxy, garbage collector, Job and namespace
+EndpointSlice, kube-proxy, garbage collector, Job, namespace and quota
 controllers) that cooperate only through that API. It is what
 `python -m kuberay_py sandbox up`, the e2e fixtures and the demo start.
 """
@@ -31,6 +31,10 @@ from kuberay_py.sandbox.cluster.jobs import JobController
 from kuberay_py.sandbox.cluster.kubelet import Kubelet
 from kuberay_py.sandbox.cluster.namespaces import NamespaceController
 from kuberay_py.sandbox.cluster.nodes import NodeController
+from kuberay_py.sandbox.cluster.resourcequota import (
+    ResourceQuotaAdmission,
+    ResourceQuotaController,
+)
 from kuberay_py.sandbox.cluster.scheduler import Scheduler
 from kuberay_py.sandbox.containers.base import ContainerRuntime
 from kuberay_py.sandbox.containers.noop import NoopRuntime
@@ -103,6 +107,7 @@ class Sandbox:
         self.service_ips = IPAllocator(SERVICE_CIDR, seed=self.config.seed)
         self.registry: Registry = self._open_registry()
         self.registry.add_admission(ServiceIPAdmission(self.service_ips, registry=self.registry))
+        self.registry.add_validating_admission(ResourceQuotaAdmission(self.registry))
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
@@ -139,6 +144,7 @@ class Sandbox:
             GarbageCollector(reg, clock),
             JobController(reg, clock),
             NamespaceController(reg, clock),
+            ResourceQuotaController(reg, clock),
             EndpointSliceController(reg, clock),
             ServiceIPReleaser(reg, clock, self.service_ips),
             KubeProxy(reg, clock),

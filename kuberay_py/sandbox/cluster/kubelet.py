@@ -5,9 +5,13 @@ in order then containers, restart policies with CrashLoopBackOff (10 s
 doubling to 300 s, first restart immediate), startup / readiness / liveness
 probes with their delays, periods, timeouts and thresholds, graceful
 termination honouring the deletion grace period, truthful container statuses
-and pod conditions, the phase, and the kubelet's Events. What a container
-*does* is the runtime's business (`containers/base.py`). Every duration goes
-through the SandboxClock, and status is written only when it changed.
+and pod conditions, the phase, and the kubelet's Events. Images that cannot
+be pulled (see `images.py`) leave their container waiting in ErrImagePull /
+ImagePullBackOff (10 s doubling to 300 s between pulls) with kubelet's
+messages and Events, until the pod's image is changed to one that can.
+What a container *does* is the runtime's business (`containers/base.py`).
+Every duration goes through the SandboxClock, and status is written only
+when it changed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any, Protocol
 import structlog
 
 from kuberay_py.sandbox.clock import SandboxClock
+from kuberay_py.sandbox.cluster import images
 from kuberay_py.sandbox.cluster.events import EventRecorder
 from kuberay_py.sandbox.cluster.informer import Informer, supervise
 from kuberay_py.sandbox.containers.base import ContainerContext, ContainerHandle, ContainerRuntime
@@ -35,6 +40,12 @@ log = structlog.get_logger("sandbox.kubelet")
 HOST_IP = "127.0.0.1"
 INITIAL_BACKOFF = 10.0
 MAX_BACKOFF = 300.0
+# kubelet's image pull back-off has the same shape as the crash back-off.
+IMAGE_BACKOFF = INITIAL_BACKOFF
+MAX_IMAGE_BACKOFF = MAX_BACKOFF
+# How soon after a failed pull the pod worker syncs again and reports the back-off.
+IMAGE_RESYNC = 1.0
+PULL_WAITING = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull")
 DEFAULT_GRACE = 30
 # Conditions the kubelet owns; any other condition type on a pod belongs to someone else.
 # Stops of containers whose start completed after their pod was abandoned (kept referenced).
@@ -123,10 +134,11 @@ class ContainerRun:
     def status(self) -> dict[str, Any]:
         image = str(self.spec.get("image", ""))
         digest = hashlib.sha256(image.encode()).hexdigest()
+        pulled = self.state.get("waiting", {}).get("reason") not in PULL_WAITING
         out: dict[str, Any] = {
             "name": self.name,
             "image": image,
-            "imageID": f"{image.rsplit(':', 1)[0]}@sha256:{digest}" if image else "",
+            "imageID": f"{image.rsplit(':', 1)[0]}@sha256:{digest}" if image and pulled else "",
             "ready": self.ready,
             "started": self.started,
             "restartCount": self.restart_count,
@@ -513,8 +525,71 @@ class PodWorker:
             task.add_done_callback(stop_late)
             raise
 
+    def _current_image(self, cr: ContainerRun) -> str:
+        """The container's image in the pod as it is now (images may be changed in place);
+        cr.spec follows the new container entry."""
+        spec = self.pod.get("spec") or {}
+        for c in spec.get("initContainers" if cr.init else "containers") or ():
+            if isinstance(c, dict) and c.get("name") == cr.name:
+                if c.get("image") != cr.spec.get("image"):
+                    cr.spec = c
+                break
+        return str(cr.spec.get("image", ""))
+
+    async def _image_unchanged_for(self, cr: ContainerRun, image: str, seconds: float) -> bool:
+        """Wait `seconds` (simulated); False as soon as the pod's image for `cr` changes."""
+        remaining = seconds
+        while remaining > 0:
+            step = min(remaining, 1.0)
+            await self.clock.sleep(step)
+            remaining -= step
+            if self._current_image(cr) != image:
+                return False
+        return True
+
+    def _waiting(self, cr: ContainerRun, reason: str, message: str) -> None:
+        cr.state = {"waiting": {"reason": reason, "message": message}}
+        self.mark_dirty()
+
+    async def _ensure_image(self, cr: ContainerRun) -> None:
+        """kubelet's EnsureImageExists: return once the image is on the node; an image that
+        cannot be pulled keeps the container waiting (ErrImagePull, then ImagePullBackOff
+        until the back-off expires, then another pull), for as long as the pod asks for it."""
+        backoff = 0.0
+        failed_image = ""
+        while True:
+            image = self._current_image(cr)
+            error = images.pull_error(image)
+            if error is None:
+                return
+            if cr.spec.get("imagePullPolicy") == "Never":
+                message = f'Container image "{image}" is not present with pull policy of Never'
+                self._event(cr, "Warning", "ErrImageNeverPull", message)
+                self._event(cr, "Warning", "Failed", "Error: ErrImageNeverPull")
+                self._waiting(cr, "ErrImageNeverPull", message)
+                await self._image_unchanged_for(cr, image, MAX_IMAGE_BACKOFF)
+                continue
+            if image != failed_image:
+                backoff, failed_image = 0.0, image
+            backoff = min(backoff * 2, MAX_IMAGE_BACKOFF) if backoff else IMAGE_BACKOFF
+            self._event(cr, "Normal", "Pulling", f'Pulling image "{image}"')
+            self._event(cr, "Warning", "Failed", f'Failed to pull image "{image}": {error}')
+            self._event(cr, "Warning", "Failed", "Error: ErrImagePull")
+            self._waiting(cr, "ErrImagePull", error)
+            if not await self._image_unchanged_for(cr, image, min(IMAGE_RESYNC, backoff)):
+                continue
+            self._event(cr, "Normal", "BackOff", f'Back-off pulling image "{image}"')
+            self._event(cr, "Warning", "Failed", "Error: ImagePullBackOff")
+            self._waiting(
+                cr,
+                "ImagePullBackOff",
+                f'Back-off pulling image "{image}": ErrImagePull: {error}',
+            )
+            await self._image_unchanged_for(cr, image, max(backoff - IMAGE_RESYNC, 0.0))
+
     async def _run_once(self, cr: ContainerRun) -> tuple[int, str | None]:
         """One start..exit of a container; returns (exit code, probe that killed it or None)."""
+        await self._ensure_image(cr)
         image = cr.spec.get("image", "")
         self._event(cr, "Normal", "Pulled", f'Container image "{image}" already present on machine')
         cr.ctx = ContainerContext(

@@ -161,6 +161,8 @@ class RegistryAPI(Protocol):
 
     def add_admission(self, plugin: AdmissionPlugin) -> None: ...
 
+    def add_validating_admission(self, plugin: AdmissionPlugin) -> None: ...
+
     def compact(self, resource_version: int | None = None) -> None:
         """Forget history up to `resource_version` (default: now): older watches get 410."""
 

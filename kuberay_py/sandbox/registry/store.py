@@ -177,6 +177,7 @@ class Registry:
         self.schema_validator = schema_validator
         self.schema_defaulter = schema_defaulter
         self._admission: list[AdmissionPlugin] = []
+        self._validating_admission: list[AdmissionPlugin] = []
         self.hub = WatchHub(
             lambda: self.storage.resource_version,
             history_size=history_size,
@@ -204,10 +205,21 @@ class Registry:
     def add_admission(self, plugin: AdmissionPlugin) -> None:
         self._admission.append(plugin)
 
+    def add_validating_admission(self, plugin: AdmissionPlugin) -> None:
+        """A plugin that runs after validation, on the final object (kube's validating
+        admission: ResourceQuota sees defaulted, valid objects with their generated name)."""
+        self._validating_admission.append(plugin)
+
     def _admit(
         self, op: Operation, rt: ResourceType, obj: Obj, old: Obj | None, sub: str | None
     ) -> None:
         for plugin in self._admission:
+            plugin(op, rt, obj, old, sub)
+
+    def _admit_validated(
+        self, op: Operation, rt: ResourceType, obj: Obj, old: Obj | None, sub: str | None
+    ) -> None:
+        for plugin in self._validating_admission:
             plugin(op, rt, obj, old, sub)
 
     def _key(self, rt: ResourceType, namespace: str | None, name: str) -> str:
@@ -467,6 +479,7 @@ class Registry:
         self._prepare(rt, body, None)
         self._admit("CREATE", rt, body, None, None)
         self._validate(rt, body, None)
+        self._admit_validated("CREATE", rt, body, None, None)
         body = _to_storage(rt, body)
         meta = body["metadata"]
         key = rt.storage_key(ns, name)
@@ -655,6 +668,7 @@ class Registry:
         self._prepare(rt, new, old_view)
         self._admit("UPDATE", rt, new, old_view, subresource)
         self._validate(rt, new, old_view)
+        self._admit_validated("UPDATE", rt, new, old_view, subresource)
         new = _to_storage(rt, new)
         new_meta = new["metadata"]
         if _spec_changed(new, old):

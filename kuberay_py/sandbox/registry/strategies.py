@@ -22,6 +22,7 @@ Obj = dict[str, Any]
 # Kinds whose status is the controllers' alone: a create starts from an empty status.
 _RESET_STATUS_ON_CREATE = {
     ("", "Service"),
+    ("", "ResourceQuota"),
     ("apps", "Deployment"),
     ("apps", "ReplicaSet"),
     ("apps", "StatefulSet"),
@@ -70,7 +71,7 @@ def _default_container(c: Any) -> None:
     c.setdefault("terminationMessagePath", "/dev/termination-log")
     c.setdefault("terminationMessagePolicy", "File")
     image = c.get("image")
-    if "imagePullPolicy" not in c and isinstance(image, str):
+    if not c.get("imagePullPolicy") and isinstance(image, str):
         last = image.rsplit("/", 1)[-1]
         tagged = ":" in last and not last.endswith(":latest")
         c["imagePullPolicy"] = "IfNotPresent" if tagged or "@" in last else "Always"
@@ -91,7 +92,8 @@ def default_pod_spec(spec: Any) -> None:
     """SetDefaults_PodSpec and its containers (shared by Pods and every pod template)."""
     if not isinstance(spec, dict):
         return
-    spec.setdefault("restartPolicy", "Always")
+    if not spec.get("restartPolicy"):
+        spec["restartPolicy"] = "Always"
     spec.setdefault("terminationGracePeriodSeconds", 30)
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("securityContext", {})
@@ -119,7 +121,37 @@ def _qos_class(spec: Obj) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
+PULL_POLICIES = ["Always", "IfNotPresent", "Never"]
+RESTART_POLICIES = ["Always", "OnFailure", "Never"]
+
+
+def _pull_policy_causes(c: Obj, cpath: str) -> list[Cause]:
+    policy = c.get("imagePullPolicy")
+    if policy in (None, "", *PULL_POLICIES):
+        return []  # unset is defaulted before validation
+    return [_unsupported(f"{cpath}.imagePullPolicy", policy, PULL_POLICIES)]
+
+
+def _validate_init_containers(spec: Obj, path: str) -> list[Cause]:
+    """The checks kube makes of init containers that a controller could trip over."""
+    causes: list[Cause] = []
+    inits = spec.get("initContainers")
+    if not isinstance(inits, list):
+        return causes
+    for i, c in enumerate(inits):
+        cpath = f"{path}.initContainers[{i}]"
+        if not isinstance(c, dict):
+            causes.append(_required(cpath))
+            continue
+        causes += _pull_policy_causes(c, cpath)
+        policy = c.get("restartPolicy")
+        if policy not in (None, "Always"):
+            causes.append(_unsupported(f"{cpath}.restartPolicy", policy, ["Always"]))
+    return causes
+
+
 def _validate_pod_spec(spec: Any, path: str) -> list[Cause]:
+    """kube's ValidatePodSpec order: containers, init containers, then restartPolicy."""
     if not isinstance(spec, dict):
         return [_required(path)]
     causes: list[Cause] = []
@@ -144,11 +176,19 @@ def _validate_pod_spec(spec: Any, path: str) -> list[Cause]:
                 seen.add(str(name))
             if not c.get("image"):
                 causes.append(_required(f"{cpath}.image"))
+            causes += _pull_policy_causes(c, cpath)
+            if c.get("restartPolicy") is not None:
+                causes.append(
+                    Cause(
+                        "FieldValueForbidden",
+                        "Forbidden: may not be set for non-init containers",
+                        f"{cpath}.restartPolicy",
+                    )
+                )
+    causes += _validate_init_containers(spec, path)
     policy = spec.get("restartPolicy")
-    if policy not in (None, "Always", "OnFailure", "Never"):
-        causes.append(
-            _unsupported(f"{path}.restartPolicy", policy, ["Always", "OnFailure", "Never"])
-        )
+    if policy not in (None, "", *RESTART_POLICIES):
+        causes.append(_unsupported(f"{path}.restartPolicy", policy, RESTART_POLICIES))
     return causes
 
 
@@ -160,9 +200,27 @@ def _default_template(obj: Obj) -> None:
             default_pod_spec(template.get("spec"))
 
 
+def _default_requests_from_limits(spec: Obj) -> None:
+    """SetDefaults_Pod: a container with a limit but no request for a resource requests
+    its limit (pods only: templates keep what was written)."""
+    for key in ("containers", "initContainers"):
+        for c in spec.get(key) or ():
+            if not isinstance(c, dict) or not isinstance(c.get("resources"), dict):
+                continue
+            limits = c["resources"].get("limits")
+            if not isinstance(limits, dict) or not limits:
+                continue
+            requests = c["resources"].get("requests")
+            if not isinstance(requests, dict):
+                requests = c["resources"]["requests"] = {}
+            for name, value in limits.items():
+                requests.setdefault(name, value)
+
+
 def prepare_pod(obj: Obj, old: Obj | None) -> None:
     spec = _dict(obj, "spec")
     default_pod_spec(spec)
+    _default_requests_from_limits(spec)
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("priority", 0)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
