@@ -1,0 +1,215 @@
+"""GCS fault tolerance: the Redis cleanup finalizer and the cleanup Job on deletion.
+
+A cluster whose GCS keeps its state in an external Redis leaves that state behind when
+it is deleted, under its storage namespace. KubeRay (reference section 4.4) holds the
+deletion with the `ray.io/gcs-ft-redis-cleanup-finalizer` until a Job built from the
+head Pod has wiped the namespace: first every Pod goes (the GCS must stop writing),
+then the Job runs, then the finalizer is removed whether the Job succeeded or failed.
+A deletion stuck past its timeout has the finalizer forced off, with a Warning telling
+the user the Redis data may need cleaning by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from kuberay_py.api.constants import (
+    EXTERNAL_STORAGE_NAMESPACE_ANNOTATION,
+    FT_ENABLED_ANNOTATION,
+    GCS_FT_DELETION_TIMEOUT_ANNOTATION,
+    GCS_FT_REDIS_CLEANUP_FINALIZER,
+    K8S_CREATED_BY_LABEL,
+    KUBERAY_OPERATOR,
+    NODE_TYPE_REDIS_CLEANUP,
+    RAY_CLUSTER_LABEL,
+    RAY_NODE_TYPE_LABEL,
+)
+from kuberay_py.api.raycluster import RayCluster
+from kuberay_py.builders.pod import build_head_pod
+from kuberay_py.builders.redis_cleanup import build_redis_cleanup_job
+from kuberay_py.controllers.raycluster_context import ClusterContext, error_text
+from kuberay_py.controllers.raycluster_pods import delete_all_pods
+from kuberay_py.kube import JOBS, RAYCLUSTERS, AlreadyExists, ApiError
+from kuberay_py.runtime import Result
+
+__all__ = [
+    "JOB_SELECTOR",
+    "REQUEUE",
+    "deletion_timeout",
+    "gcs_ft_enabled",
+    "go_duration",
+    "reconcile_gcs_ft",
+]
+
+Obj = dict[str, Any]
+
+#: KubeRay's manager caches only Jobs the operator created.
+JOB_SELECTOR = f"{K8S_CREATED_BY_LABEL}={KUBERAY_OPERATOR}"
+#: KubeRay's DefaultRequeueDuration.
+REQUEUE = 2.0
+#: Waiting for the head Pod to terminate takes longer than a normal requeue.
+HEAD_GONE_REQUEUE = 10.0
+
+
+def gcs_ft_enabled(c: RayCluster) -> bool:
+    """KubeRay's IsGCSFaultToleranceEnabled: the legacy annotation or the options."""
+    return (
+        c.annotations.get(FT_ENABLED_ANNOTATION, "").lower() == "true"
+        or c.spec.gcs_fault_tolerance_options is not None
+    )
+
+
+def _embedded(c: RayCluster) -> bool:
+    options = c.spec.gcs_fault_tolerance_options
+    return options is not None and (options.backend or "redis") == "rocksdb"
+
+
+def deletion_timeout(c: RayCluster, default: int) -> int:
+    """Seconds from `ray.io/gcs-ft-deletion-timeout` (a positive integer), else `default`."""
+    value = c.annotations.get(GCS_FT_DELETION_TIMEOUT_ANNOTATION, "")
+    try:
+        seconds = int(value)
+    except ValueError:
+        return default
+    return seconds if seconds > 0 else default
+
+
+def go_duration(seconds: float) -> str:
+    """A duration as Go's `time.Duration.String` prints it ("5m0.25s", "1h2m3s", "750ms")."""
+    if seconds == 0:
+        return "0s"
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds < 1:
+        ms = seconds * 1000
+        text = f"{ms:.6f}".rstrip("0").rstrip(".")
+        return f"{sign}{text}ms"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{secs:.9f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{sign}{int(hours)}h{int(minutes)}m{text}"
+    if minutes:
+        return f"{sign}{int(minutes)}m{text}"
+    return sign + text
+
+
+def _parse_time(value: str) -> dt.datetime | None:
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _job_finished(job: Obj) -> bool:
+    """KubeRay's IsJobFinished: Complete, Failed, or FailureTarget (a deadline hit)."""
+    for cond in (job.get("status") or {}).get("conditions") or ():
+        if cond.get("type") in ("Complete", "Failed", "FailureTarget") and (
+            cond.get("status") == "True"
+        ):
+            return True
+    return False
+
+
+async def _set_finalizers(ctx: ClusterContext, finalizers: list[str]) -> None:
+    """Merge-patch the finalizer list, guarded by the cached resourceVersion (a stale
+    cache gets a 409, never a lost update of someone else's finalizer)."""
+    meta = ctx.obj.get("metadata") or {}
+    patch = {"metadata": {"finalizers": finalizers, "resourceVersion": meta.get("resourceVersion")}}
+    await ctx.client.patch(RAYCLUSTERS, ctx.name, patch, ctx.namespace, patch_type="merge")
+
+
+def _without_finalizer(c: RayCluster) -> list[str]:
+    return [f for f in c.metadata.get("finalizers") or () if f != GCS_FT_REDIS_CLEANUP_FINALIZER]
+
+
+async def reconcile_gcs_ft(ctx: ClusterContext, now: dt.datetime) -> Result | None:
+    """Finalizer handling. Returns the Result that ends this pass, or None to go on."""
+    c = ctx.cluster
+    deleting = bool(c.metadata.get("deletionTimestamp"))
+    has_finalizer = GCS_FT_REDIS_CLEANUP_FINALIZER in (c.metadata.get("finalizers") or ())
+    if deleting and has_finalizer and _embedded(c):
+        # Switched to the embedded backend after the finalizer was added: no Redis to
+        # clean, and nothing else would ever remove it.
+        await _set_finalizers(ctx, _without_finalizer(c))
+        return Result()
+    if not (ctx.config.enable_gcs_ft_redis_cleanup and gcs_ft_enabled(c) and not _embedded(c)):
+        return None
+    if not deleting:
+        if has_finalizer:
+            return None
+        await _set_finalizers(
+            ctx, [*(c.metadata.get("finalizers") or ()), GCS_FT_REDIS_CLEANUP_FINALIZER]
+        )
+        # Only once the finalizer is stored may Pods (and their Redis state) exist.
+        return Result(requeue_after=REQUEUE)
+    if not has_finalizer:
+        return Result()  # cleanup already done; other finalizers are not ours
+    return await _cleanup_on_deletion(ctx, now)
+
+
+async def _cleanup_on_deletion(ctx: ClusterContext, now: dt.datetime) -> Result:
+    c = ctx.cluster
+    heads = ctx.head_pods()
+    try:
+        await delete_all_pods(ctx, heads)
+        await delete_all_pods(ctx, ctx.worker_pods())
+    except ApiError as exc:
+        ctx.log.warning("could not delete pods of a deleted cluster", error=error_text(exc))
+        return Result(requeue=True)
+    if heads:
+        # The GCS may still write to Redis until the head is gone.
+        return Result(requeue_after=HEAD_GONE_REQUEUE)
+
+    started = _parse_time(str(c.metadata.get("deletionTimestamp")))
+    age = (now - started).total_seconds() if started else 0.0
+    if age >= deletion_timeout(c, ctx.config.gcs_ft_deletion_timeout_seconds):
+        await _set_finalizers(ctx, _without_finalizer(c))
+        storage = c.annotations.get(EXTERNAL_STORAGE_NAMESPACE_ANNOTATION, "")
+        await ctx.event(
+            "ForceDeletedStuckCluster",
+            f"Force-removed GCS FT finalizer after {go_duration(age)} due to Redis cleanup "
+            f"timeout; Redis storage namespace {json.dumps(storage)} may need manual cleanup",
+            "Cleanup",
+            warning=True,
+        )
+        return Result()
+
+    jobs = [
+        j
+        for j in ctx.cache.list(JOBS, ctx.namespace, label_selector=JOB_SELECTOR)
+        if ((j.get("metadata") or {}).get("labels") or {}).get(RAY_CLUSTER_LABEL) == ctx.name
+        and ((j.get("metadata") or {}).get("labels") or {}).get(RAY_NODE_TYPE_LABEL)
+        == NODE_TYPE_REDIS_CLEANUP
+    ]
+    if jobs:
+        if not _job_finished(jobs[0]):
+            return Result(requeue_after=REQUEUE)
+        # Complete or failed alike: a failed cleanup is logged, not retried forever.
+        ctx.log.info(
+            "redis cleanup job finished; removing the finalizer",
+            job=(jobs[0].get("metadata") or {}).get("name"),
+            status=(jobs[0].get("status") or {}).get("conditions"),
+        )
+        await _set_finalizers(ctx, _without_finalizer(c))
+        return Result()
+
+    job = build_redis_cleanup_job(c, build_head_pod(c, ctx.config), ctx.config)
+    where = f"{ctx.namespace}/{(job.get('metadata') or {}).get('name')}"
+    try:
+        await ctx.client.create(JOBS, job, ctx.namespace)
+    except AlreadyExists:
+        return Result(requeue_after=REQUEUE)
+    except ApiError as exc:
+        await ctx.event(
+            "FailedToCreateRedisCleanupJob",
+            f"Failed to create Redis cleanup Job {where}, {error_text(exc)}",
+            "Create",
+            warning=True,
+        )
+        return Result(requeue=True)
+    await ctx.event("CreatedRedisCleanupJob", f"Created Redis cleanup Job {where}", "Create")
+    return Result(requeue_after=REQUEUE)
