@@ -31,11 +31,13 @@ async def http(sandbox: Sandbox) -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-def _pod(name: str, container: dict[str, Any] | None = None, **labels: str) -> dict[str, Any]:
+def _pod(
+    name: str, container: dict[str, Any] | None = None, labels: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "labels": labels},
+        "metadata": {"name": name, "labels": labels or {}},
         "spec": {
             "containers": [
                 {"name": "ray-head", "image": "rayproject/ray:2.46.0", **(container or {})}
@@ -159,7 +161,7 @@ async def test_set_based_selectors_in_list_and_watch(
     http: aiohttp.ClientSession, sandbox: Sandbox
 ) -> None:
     for name, node_type in (("h", "head"), ("w", "worker"), ("r", "redis-cleanup"), ("o", "other")):
-        resp = await http.post(PODS_URL, json=_pod(name, **{"ray.io/node-type": node_type}))
+        resp = await http.post(PODS_URL, json=_pod(name, labels={"ray.io/node-type": node_type}))
         assert resp.status == 201
     assert (await http.post(PODS_URL, json=_pod("unlabelled"))).status == 201
 
@@ -196,7 +198,9 @@ async def test_set_based_selectors_in_list_and_watch(
         # A matching pod appears, a non-matching one does not, and one that stops
         # matching (label changed) leaves the watch as DELETED.
         for name, node_type in (("w2", "worker"), ("o2", "other")):
-            resp = await http.post(PODS_URL, json=_pod(name, **{"ray.io/node-type": node_type}))
+            resp = await http.post(
+                PODS_URL, json=_pod(name, labels={"ray.io/node-type": node_type})
+            )
             assert resp.status == 201
         patch = orjson.dumps({"metadata": {"labels": {"ray.io/node-type": "other"}}})
         resp = await http.patch(
