@@ -7,8 +7,8 @@ from fractions import Fraction
 
 import pytest
 
-from kuberay_py.sandbox.cluster.events import EventRecorder
 from kuberay_py.api.quantity import cpu_millis, memory_bytes, parse_quantity
+from kuberay_py.sandbox.cluster.events import EventRecorder
 from kuberay_py.sandbox.registry.types import DeleteOptions
 from unit_tests.sandbox_cluster_harness import cluster, condition, eventually, pod_manifest
 
