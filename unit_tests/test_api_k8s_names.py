@@ -131,6 +131,22 @@ def test_label_value_rules() -> None:
     assert is_valid_label_value("v" * 64) == ["must be no more than 63 bytes"]
 
 
+def test_legacy_wording_is_util_validation_before_v0_35() -> None:
+    """kube-apiserver 1.32 (the sandbox) says "a qualified name" and counts "characters"."""
+    assert is_qualified_name("x" * 64, legacy=True) == [
+        "name part must be no more than 63 characters"
+    ]
+    assert is_qualified_name("a" * 254 + "/n", legacy=True) == [
+        "prefix part must be no more than 253 characters"
+    ]
+    assert is_qualified_name("a/b/c", legacy=True)[0].startswith(
+        "a qualified name must consist of alphanumeric characters"
+    )
+    assert is_qualified_name("ray.io/", legacy=True) == is_qualified_name("ray.io/")
+    assert is_valid_label_value("v" * 64, legacy=True) == ["must be no more than 63 characters"]
+    assert is_valid_label_value("invalid/value", legacy=True) == [LABEL_VALUE_REGEX_ERROR]
+
+
 def test_go_formatting() -> None:
     assert go_list([]) == "[]"
     assert go_list(["a b", "c"]) == "[a b c]"

@@ -161,8 +161,11 @@ def test_invalid_names_use_kube_messages(
     assert err.message == (
         'ConfigMap "" is invalid: metadata.name: Required value: name or generateName is required'
     )
-    err = raises(422, reg.create, nss, None, {"metadata": {"name": "a.b"}})
+    err = raises(422, reg.create, nss, None, {"metadata": {"name": "A_b"}})
     assert "a lowercase RFC 1123 label must consist of" in err.message
+    # A valid subdomain that is no label can only be wrong for its dots (IsDNS1123Label).
+    err = raises(422, reg.create, nss, None, {"metadata": {"name": "a.b"}})
+    assert err.message.endswith('metadata.name: Invalid value: "a.b": must not contain dots')
     err = raises(422, reg.create, cms, "default", {"metadata": {"name": "a" * 254}})
     assert "must be no more than 253 characters" in err.message
     services = rt(catalog, "", "v1", "services")

@@ -7,6 +7,11 @@ matter for byte-for-byte output: apimachinery has two message flavours (`util/va
 says "bytes"), and Go measures length in UTF-8 bytes. Go's `%v` of a string list and `%q`
 quoting are here too, because KubeRay formats these lists and names with them.
 
+Before v0.35 `util/validation` had its own label-key and label-value checks ("a qualified
+name", lengths in "characters"); kube-apiserver 1.32, which the sandbox plays, still prints
+those, so the two checks take `legacy=True` for that wording rather than the sandbox keeping
+a second copy of the rules.
+
 `parse_generic_version` is apimachinery's `version.ParseGeneric`, whose errors KubeRay also
 wraps into its messages (Ray version checks).
 """
@@ -116,8 +121,12 @@ def is_dns1123_subdomain(value: str, *, unit: str = "characters") -> list[str]:
     return errs
 
 
-def is_qualified_name(value: str) -> list[str]:
-    """`validation.IsQualifiedName` (= content.IsLabelKey): `[prefix/]name`, a label key."""
+def is_qualified_name(value: str, *, legacy: bool = False) -> list[str]:
+    """`validation.IsQualifiedName` (= content.IsLabelKey): `[prefix/]name`, a label key.
+
+    `legacy` gives apimachinery v0.32-v0.34's util/validation wording (see the module doc).
+    """
+    unit = "characters" if legacy else "bytes"
     errs: list[str] = []
     parts = value.split("/")
     if len(parts) == 1:
@@ -127,17 +136,17 @@ def is_qualified_name(value: str) -> list[str]:
         if not prefix:
             errs.append("prefix part " + EMPTY_ERROR)
         else:
-            errs.extend("prefix part " + m for m in is_dns1123_subdomain(prefix, unit="bytes"))
+            errs.extend("prefix part " + m for m in is_dns1123_subdomain(prefix, unit=unit))
     else:
         return [
-            "a valid label key "
+            ("a qualified name " if legacy else "a valid label key ")
             + regex_error(_LABEL_KEY_MSG, LABEL_KEY_FMT, "MyName", "my.name", "123-abc")
             + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
         ]
     if not name:
         errs.append("name part " + EMPTY_ERROR)
     elif go_len(name) > LABEL_KEY_NAME_MAX_LENGTH:
-        errs.append("name part " + max_len_error(LABEL_KEY_NAME_MAX_LENGTH, unit="bytes"))
+        errs.append("name part " + max_len_error(LABEL_KEY_NAME_MAX_LENGTH, unit=unit))
     if not _LABEL_KEY_RE.fullmatch(name):
         errs.append(
             "name part "
@@ -146,11 +155,15 @@ def is_qualified_name(value: str) -> list[str]:
     return errs
 
 
-def is_valid_label_value(value: str) -> list[str]:
-    """`validation.IsValidLabelValue` (= content.IsLabelValue); the empty string is valid."""
+def is_valid_label_value(value: str, *, legacy: bool = False) -> list[str]:
+    """`validation.IsValidLabelValue` (= content.IsLabelValue); the empty string is valid.
+
+    `legacy` counts "characters" as util/validation did before v0.35 (see the module doc).
+    """
     errs: list[str] = []
     if go_len(value) > LABEL_VALUE_MAX_LENGTH:
-        errs.append(max_len_error(LABEL_VALUE_MAX_LENGTH, unit="bytes"))
+        unit = "characters" if legacy else "bytes"
+        errs.append(max_len_error(LABEL_VALUE_MAX_LENGTH, unit=unit))
     if not _LABEL_VALUE_RE.fullmatch(value):
         errs.append(regex_error(_LABEL_VALUE_MSG, LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
     return errs

@@ -1,41 +1,17 @@
 """Object-name rules and generateName, with kube-apiserver's exact wording.
 
 kubectl prints the server's message verbatim, so a user who types a bad name
-must read the same sentence a real cluster gives them; the regexes and
-example strings below are apimachinery's.
+must read the same sentence a real cluster gives them; the checks themselves are
+apimachinery's, shared with the operator's validation in `api.k8s_names`.
 """
 
 from __future__ import annotations
 
 import random
-import re
 
+from kuberay_py.api.k8s_names import is_dns1035_label, is_dns1123_label, is_dns1123_subdomain
 from kuberay_py.sandbox.registry.errors import Cause
 from kuberay_py.sandbox.registry.selectors import label_value_errors, qualified_name_errors
-
-DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-DNS1123_SUBDOMAIN_FMT = DNS1123_LABEL_FMT + r"(\." + DNS1123_LABEL_FMT + ")*"
-DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
-
-_LABEL_RE = re.compile(f"^{DNS1123_LABEL_FMT}$")
-_SUBDOMAIN_RE = re.compile(f"^{DNS1123_SUBDOMAIN_FMT}$")
-_DNS1035_RE = re.compile(f"^{DNS1035_LABEL_FMT}$")
-
-SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-    "'-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
-    f"regex used for validation is '{DNS1123_SUBDOMAIN_FMT}')"
-)
-LABEL_MSG = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
-    f"regex used for validation is '{DNS1123_LABEL_FMT}')"
-)
-DNS1035_MSG = (
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
-    "an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
-    f"'abc-123', regex used for validation is '{DNS1035_LABEL_FMT}')"
-)
 
 GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 GENERATE_SUFFIX_LEN = 5
@@ -54,33 +30,6 @@ def _invalid(field: str, value: str, message: str) -> Cause:
     return Cause("FieldValueInvalid", f'Invalid value: "{value}": {message}', field)
 
 
-def dns1123_subdomain_errors(value: str) -> list[str]:
-    errs = []
-    if len(value) > 253:
-        errs.append("must be no more than 253 characters")
-    if not _SUBDOMAIN_RE.match(value):
-        errs.append(SUBDOMAIN_MSG)
-    return errs
-
-
-def dns1123_label_errors(value: str) -> list[str]:
-    errs = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _LABEL_RE.match(value):
-        errs.append(LABEL_MSG)
-    return errs
-
-
-def dns1035_label_errors(value: str) -> list[str]:
-    errs = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _DNS1035_RE.match(value):
-        errs.append(DNS1035_MSG)
-    return errs
-
-
 # Kinds whose names are stricter than a subdomain (kube's per-kind ValidateXName).
 _LABEL_KINDS = {("", "Namespace")}
 _DNS1035_KINDS = {("", "Service")}
@@ -93,11 +42,11 @@ def name_causes(group: str, kind: str, name: str, field: str = "metadata.name") 
             Cause("FieldValueRequired", "Required value: name or generateName is required", field)
         ]
     if (group, kind) in _LABEL_KINDS:
-        msgs = dns1123_label_errors(name)
+        msgs = is_dns1123_label(name)
     elif (group, kind) in _DNS1035_KINDS:
-        msgs = dns1035_label_errors(name)
+        msgs = is_dns1035_label(name)
     else:
-        msgs = dns1123_subdomain_errors(name)
+        msgs = is_dns1123_subdomain(name)
     return [_invalid(field, name, m) for m in msgs]
 
 

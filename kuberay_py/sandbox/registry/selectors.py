@@ -19,100 +19,30 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from kuberay_py.api.k8s_names import go_quote, is_qualified_name, is_valid_label_value
 from kuberay_py.sandbox.registry import errors
 
 # ---------------------------------------------------------------------------------------------
-# Validation of label keys and values (k8s.io/apimachinery/pkg/util/validation)
+# Validation of label keys and values: apimachinery's checks with kube-apiserver 1.32's wording
 # ---------------------------------------------------------------------------------------------
-
-_QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_QUALIFIED_NAME_RE: Final = re.compile(f"^{_QUALIFIED_NAME_FMT}$")
-_QUALIFIED_NAME_MAX = 63
-_QUALIFIED_NAME_ERR = (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-    f"validation is '{_QUALIFIED_NAME_FMT}')"
-)
-_DNS1123_SUBDOMAIN_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-_DNS1123_SUBDOMAIN_RE: Final = re.compile(f"^{_DNS1123_SUBDOMAIN_FMT}$")
-_DNS1123_SUBDOMAIN_ERR = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-    f"for validation is '{_DNS1123_SUBDOMAIN_FMT}')"
-)
-_LABEL_VALUE_FMT = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
-_LABEL_VALUE_RE: Final = re.compile(f"^{_LABEL_VALUE_FMT}$")
-_LABEL_VALUE_ERR = (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
-    f"'my_value',  or '12345', regex used for validation is '{_LABEL_VALUE_FMT}')"
-)
 
 
 def qualified_name_errors(value: str) -> list[str]:
-    """Problems with a label key (`[prefix/]name`), worded as kube's IsQualifiedName."""
-    errs: list[str] = []
-    parts = value.split("/")
-    if len(parts) == 1:
-        name = parts[0]
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            errs.append("prefix part must be non-empty")
-        else:
-            if len(prefix) > 253:
-                errs.append("prefix part must be no more than 253 characters")
-            if not _DNS1123_SUBDOMAIN_RE.match(prefix):
-                errs.append("prefix part " + _DNS1123_SUBDOMAIN_ERR)
-    else:
-        return [
-            "a qualified name "
-            + _QUALIFIED_NAME_ERR
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif len(name) > _QUALIFIED_NAME_MAX:
-        errs.append(f"name part must be no more than {_QUALIFIED_NAME_MAX} characters")
-    if name and not _QUALIFIED_NAME_RE.match(name):
-        errs.append("name part " + _QUALIFIED_NAME_ERR)
-    return errs
+    """Problems with a label key (`[prefix/]name`), worded as kube 1.32's IsQualifiedName."""
+    return is_qualified_name(value, legacy=True)
 
 
 def label_value_errors(value: str) -> list[str]:
-    """Problems with a label value, worded as kube's IsValidLabelValue."""
-    errs: list[str] = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _LABEL_VALUE_RE.match(value):
-        errs.append(_LABEL_VALUE_ERR)
-    return errs
+    """Problems with a label value, worded as kube 1.32's IsValidLabelValue."""
+    return is_valid_label_value(value, legacy=True)
 
 
 _INT_RE: Final = re.compile(r"^[+-]?[0-9]+$")
 
 
-def _go_quote(value: str) -> str:
-    """Go's %q for the strings we print (JSON escaping is close enough for ASCII)."""
-    out = ['"']
-    for ch in value:
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
 def _invalid(field: str, value: str, errs: list[str]) -> str:
     """A field.Invalid error rendered as text: `key: Invalid value: "x": detail`."""
-    return f"{field}: Invalid value: {_go_quote(value)}: {'; '.join(errs)}"
+    return f"{field}: Invalid value: {go_quote(value)}: {'; '.join(errs)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -480,7 +410,7 @@ def label_selector_from_dict(selector: Mapping[str, Any] | None) -> LabelSelecto
             op = _EXPRESSION_OPERATORS.get(op_name) if isinstance(op_name, str) else None
             if op is None:
                 raise _SelectorSyntaxError(
-                    f"{_go_quote(str(op_name))} is not a valid label selector operator"
+                    f"{go_quote(str(op_name))} is not a valid label selector operator"
                 )
             key = str(expr.get("key", ""))
             key_errs = qualified_name_errors(key)
