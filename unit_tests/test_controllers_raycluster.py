@@ -79,6 +79,23 @@ async def test_ready_status_then_an_unchanged_pass_writes_nothing() -> None:
         assert {v: after[v] - before[v] for v in after if after[v] != before[v]} == {}
 
 
+async def test_progress_changes_are_coalesced_into_one_status_write() -> None:
+    async with Harness() as h:
+        await h.apply(raycluster(replicas=2))
+        await converged(h, 2)
+        await h.run_pods()
+        await eventually(lambda: (h.cluster().get("status") or {}).get("state") == "ready")
+        await eventually(lambda: h.cluster()["status"].get("readyWorkerReplicas") == 2)
+        await h.idle()
+        written = len(h.kube.statuses)
+        for pod in h.pods("worker"):  # a burst of transitions
+            status = {"conditions": [{"type": "Ready", "status": "False"}]}
+            await h.kube.patch(PODS, pod["metadata"]["name"], {"status": status}, NS)
+        await eventually(lambda: "readyWorkerReplicas" not in h.cluster()["status"], timeout=5)
+        assert len(h.kube.statuses) == written + 1
+        assert h.cluster()["status"]["state"] == "ready"  # ready is never left for this
+
+
 async def test_replicas_are_clamped_into_min_and_max() -> None:
     async with Harness() as h:
         body = raycluster(replicas=5)

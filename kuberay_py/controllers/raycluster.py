@@ -10,7 +10,8 @@ One pass (KubeRay's `rayClusterReconcile`, reference section 1.1):
 4. the GCS fault-tolerance finalizer (add it and stop; on deletion run the cleanup);
 5. the children in KubeRay's order (see raycluster_children), then the Pods
    (raycluster_pods), stopping at the first error;
-6. the status, written through the status subresource only when it changed;
+6. the status, written through the status subresource only when it changed (progress
+   coalesced over a second, see raycluster_status_writes);
 7. requeue after 2 s on an error or a status change, else after the configured period.
 
 Reads come only from the manager's cache, so a pass over an unchanged, converged
@@ -66,6 +67,7 @@ from kuberay_py.controllers.raycluster_context import (
 from kuberay_py.controllers.raycluster_expectations import ScaleExpectations
 from kuberay_py.controllers.raycluster_gcs_ft import JOB_SELECTOR, REQUEUE, reconcile_gcs_ft
 from kuberay_py.controllers.raycluster_pods import reconcile_pods
+from kuberay_py.controllers.raycluster_status_writes import StatusCoalescer, urgent_change
 from kuberay_py.kube import (
     INGRESSES,
     JOBS,
@@ -167,6 +169,7 @@ class RayClusterReconciler:
         self.expectations = ScaleExpectations(
             lambda ns, name: self.cache.get(PODS, name, ns, label_selector=POD_SELECTOR)
         )
+        self.coalescer = StatusCoalescer()
         # ns/name -> ((uid, generation), {(reason, note)}): Warnings already published.
         self._warned: dict[str, tuple[Any, set[tuple[str, str]]]] = {}
 
@@ -200,6 +203,7 @@ class RayClusterReconciler:
             if self.metrics is not None:
                 self.metrics.forget(request.name, request.namespace)
             self._warned.pop(request.key, None)
+            self.coalescer.written(request.key)
             return None
         managed_by = (obj.get("spec") or {}).get("managedBy")
         if managed_by and managed_by != MANAGED_BY_KUBERAY:
@@ -242,12 +246,13 @@ class RayClusterReconciler:
             log.warning("API error", cluster=request.key, error=str(exc))
             failure = ReconcileFailure("ApiError", error_text(exc))
 
-        changed, status_failed = await self._write_status(ctx, failure)
+        status_failed, retry_in = await self._write_status(ctx, failure)
         if failure is not None or status_failed:
             # KubeRay returns the error: controller-runtime then requeues with backoff.
             return Result(requeue=True)
-        if changed:
-            return Result(requeue_after=REQUEUE)
+        if retry_in is not None:
+            # A status written (KubeRay requeues after 2 s then) or one still coalescing.
+            return Result(requeue_after=retry_in)
         return Result(requeue_after=self.config.default_requeue_seconds)
 
     def _context(self, obj: Obj) -> ClusterContext:
@@ -335,9 +340,11 @@ class RayClusterReconciler:
 
     async def _write_status(
         self, ctx: ClusterContext, failure: ReconcileFailure | None
-    ) -> tuple[bool, bool]:
-        """(written, failed): write the status through the status subresource only when
-        `status_changed` says a reader would see a difference."""
+    ) -> tuple[bool, float | None]:
+        """(failed, retry_in): write the status through the status subresource when
+        `status_changed` says a reader would see a difference, at once for an urgent
+        change, else once it has waited out the coalescing window (`retry_in` says
+        when to look again)."""
         c = ctx.cluster
         try:
             new = calculate_status(
@@ -350,21 +357,27 @@ class RayClusterReconciler:
             )
         except StatusError as exc:
             log.info("status not computed", cluster=ctx.key, reason=str(exc))
-            return False, True
+            return True, None
         if not status_changed(c.status, new):
-            return False, False
+            self.coalescer.written(ctx.key)
+            return False, None
+        urgent = failure is not None or urgent_change(c.status, new)
+        wait = self.coalescer.wait_for(ctx.key, urgent=urgent)
+        if wait is not None:
+            return False, wait
         body = {**ctx.obj, "status": converter.unstructure(new)}
         try:
             await self.client.replace(RAYCLUSTERS, body, ctx.namespace, subresource="status")
         except Conflict as exc:
             log.info("status update conflict; requeued", cluster=ctx.key, error=str(exc))
-            return True, True
+            return True, None
         except ApiError as exc:
             log.warning("status update failed", cluster=ctx.key, error=str(exc))
-            return True, True
+            return True, None
+        self.coalescer.written(ctx.key)
         if self.metrics is not None:
             self.metrics.observe(c, c.status, new)
-        return True, False
+        return False, REQUEUE
 
     # ---------------------------------------------------------------- wiring
 
