@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from typing import Literal
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
@@ -64,3 +65,73 @@ def memory_bytes(value: str | int | float) -> int:
     """Memory (or any integer resource) in base units, rounded up."""
     q = parse_quantity(value)
     return int(-(-q.numerator // q.denominator))
+
+
+# --- formatting ---------------------------------------------------------------------------
+#
+# Kubernetes prints a quantity in the family it was written in ("Gi" stays binary, "500m"
+# stays decimal SI, "1e3" stays an exponent), in canonical form: the largest suffix that
+# keeps the mantissa an integer. RayCluster status fields (desiredCPU, desiredMemory, ...)
+# are quantities, so `kubectl get raycluster` shows "4", "4Gi", "500m" only if we format
+# them the way apimachinery's Quantity.String() does.
+
+QuantityFormat = Literal["DecimalSI", "BinarySI", "DecimalExponent"]
+
+_NANO = Fraction(1, 10**9)
+_DECIMAL_SUFFIXES = {
+    -9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"
+}  # fmt: skip
+_BINARY_SUFFIXES = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+
+
+def quantity_format(value: str | int | float) -> QuantityFormat:
+    """The family a written quantity belongs to; sums and products keep it."""
+    if isinstance(value, (int, float)):
+        return "DecimalSI"
+    m = _QUANTITY.match(value.strip())
+    if not m:
+        raise ValueError(f"quantities must match the regular expression; got {value!r}")
+    if m.group("exp"):
+        return "DecimalExponent"
+    if (m.group("suffix") or "") in _BINARY:
+        return "BinarySI"
+    return "DecimalSI"
+
+
+def _round_up_to_nano(magnitude: Fraction) -> Fraction:
+    # Kubernetes keeps no precision below 1n and rounds away from zero.
+    steps = magnitude / _NANO
+    whole = -(-steps.numerator // steps.denominator)
+    return whole * _NANO
+
+
+def format_quantity(value: Fraction | int, fmt: QuantityFormat = "DecimalSI") -> str:
+    """`value` written as Kubernetes writes a quantity of format `fmt`.
+
+    BinarySI falls back to DecimalSI below 1024 and for fractions, as Kubernetes does
+    (so 512 bytes print "512" and 0.5Gi prints "512Mi", but 1.5 binary units print
+    "1500m"). Zero is always "0".
+    """
+    number = Fraction(value)
+    if number == 0:
+        return "0"
+    sign = "-" if number < 0 else ""
+    magnitude = _round_up_to_nano(abs(number))
+    if fmt == "BinarySI" and magnitude >= 1024 and magnitude.denominator == 1:
+        mantissa = magnitude.numerator
+        power = 0
+        while mantissa % 1024 == 0 and power < len(_BINARY_SUFFIXES) - 1:
+            mantissa //= 1024
+            power += 1
+        return f"{sign}{mantissa}{_BINARY_SUFFIXES[power]}"
+    scaled = magnitude / _NANO
+    mantissa, exponent = scaled.numerator, -9
+    while mantissa % 10 == 0:
+        mantissa //= 10
+        exponent += 1
+    shift = exponent % 3
+    mantissa *= 10**shift
+    exponent -= shift
+    if fmt == "DecimalExponent" or exponent not in _DECIMAL_SUFFIXES:
+        return f"{sign}{mantissa}" + (f"e{exponent}" if exponent else "")
+    return f"{sign}{mantissa}{_DECIMAL_SUFFIXES[exponent]}"
