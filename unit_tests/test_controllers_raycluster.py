@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 from kuberay_py.api.config import OperatorConfig
-from kuberay_py.kube import JOBS, PODS, RAYCLUSTERS, SERVICES, Forbidden
+from kuberay_py.kube import INGRESSES, JOBS, PODS, RAYCLUSTERS, SECRETS, SERVICES, Forbidden
 from kuberay_py.runtime import Request
 from kuberay_py.runtime.testing import eventually
 from unit_tests.raycluster_harness import NS, Harness, condition, raycluster
@@ -295,6 +295,67 @@ async def test_serve_service_when_annotated() -> None:
         assert "rc-serve-svc" in names(h.kube.list_of(SERVICES))
 
 
+async def test_ingress_is_created_updated_on_change_and_a_foreign_one_left_alone() -> None:
+    async with Harness() as h:
+        body = raycluster(replicas=1)
+        body["spec"]["headGroupSpec"]["enableIngress"] = True
+        await h.apply(body)
+        await converged(h, 1)
+        [ingress] = h.kube.list_of(INGRESSES)
+        assert ingress["metadata"]["name"] == "rc-head-ingress"
+        assert h.notes("CreatedIngress") == [f"Created ingress {NS}/rc-head-ingress"]
+        writes = len(h.kube.writes)
+        await h.settle()
+        assert h.kube.writes[writes:] == []
+        await h.patch_cluster({"metadata": {"annotations": {"team": "ray"}}})
+        await eventually(
+            lambda: (h.kube.list_of(INGRESSES)[0]["metadata"].get("annotations") or {}).get("team")
+        )
+        assert h.notes("UpdatedIngress") == [f"Updated ingress {NS}/rc-head-ingress"]
+
+    async with Harness() as h:
+        foreign = {"metadata": {"name": "rc-head-ingress"}, "spec": {"rules": []}}
+        await h.kube.create(INGRESSES, foreign, NS)
+        await eventually(lambda: h.mgr.cache.get(INGRESSES, "rc-head-ingress", NS))
+        body = raycluster(replicas=1)
+        body["spec"]["headGroupSpec"]["enableIngress"] = True
+        await h.apply(body)
+        await converged(h, 1)
+        for _ in range(2):
+            await h.settle()
+        assert h.notes("FailedToCreateIngress") == [
+            f"Ingress {NS}/rc-head-ingress already exists and is not owned by this RayCluster; "
+            "not modifying it"
+        ]
+        assert h.kube.list_of(INGRESSES)[0]["spec"] == {"rules": []}
+
+
+async def test_token_auth_gets_a_generated_secret_once() -> None:
+    async with Harness() as h:
+        await h.apply(raycluster(replicas=1, rayVersion="2.52.0", authOptions={"mode": "token"}))
+        await converged(h, 1)
+        [secret] = [s for s in h.kube.list_of(SECRETS) if s["metadata"]["name"] == "rc"]
+        assert secret["stringData"] == {"auth_token": "dG9rZW4="}
+        assert secret["metadata"]["ownerReferences"][0]["name"] == "rc"
+        writes = len(h.kube.writes)
+        await h.settle()
+        assert h.kube.writes[writes:] == []
+
+
+async def test_a_suspended_worker_group_loses_only_its_workers() -> None:
+    async with Harness() as h:
+        await h.apply(raycluster(replicas=2))
+        await converged(h, 2)
+        group = _group(replicas=2)
+        group["suspend"] = True
+        await h.patch_cluster({"spec": {"workerGroupSpecs": [group]}})
+        await eventually(lambda: h.pods("worker") == [])
+        assert len(h.pods("head")) == 1
+        assert h.notes("DeletedWorkerPod") == [
+            f"Deleted all pods for suspended worker group workers in RayCluster {NS}/rc"
+        ]
+
+
 # ---------------------------------------------------------------- failures and status
 
 
@@ -393,6 +454,26 @@ async def test_a_bad_shape_is_an_invalid_spec_not_a_crash() -> None:
         assert note.startswith(f"The RayCluster spec is invalid {NS}/rc: ")
         assert "replicas" in note
         assert h.kube.writes == [("create", "rayclusters", "rc")]
+
+
+async def test_an_impossible_status_is_reported_and_retried() -> None:
+    async with Harness() as h:
+        body = raycluster(replicas=1)
+        body["status"] = {
+            "conditions": [
+                {"type": "RayClusterSuspending", "status": "True", "reason": "R"},
+                {"type": "RayClusterSuspended", "status": "True", "reason": "R"},
+            ]
+        }
+        await h.apply(body)
+        await eventually(lambda: h.events("InvalidRayClusterStatus"))
+        assert h.notes("InvalidRayClusterStatus") == [
+            f"The RayCluster status is invalid {NS}/rc, invalid RayCluster State: "
+            "rayv1.RayClusterSuspending and rayv1.RayClusterSuspended conditions should not be "
+            "both true"
+        ]
+        await eventually(lambda: h.controller.queue.ready_at(Request(NS, "rc")) is not None)
+        assert h.pods() == []
 
 
 async def test_managed_by_another_controller_is_left_alone() -> None:

@@ -247,7 +247,7 @@ async def reconcile_pods(ctx: ClusterContext, rng: random.Random | None = None) 
             cluster=ctx.key,
             generation=c.metadata.get("generation"),
         )
-    if not await _reconcile_head(ctx, decision, spec_hash):
+    if not await _reconcile_head(ctx, decision):
         return
     for group in c.spec.worker_group_specs or ():
         await _reconcile_group(ctx, group, decision, rng or random.Random())
@@ -283,9 +283,7 @@ async def _recreate_for_upgrade(ctx: ClusterContext, spec_hash: str) -> bool:
     return bool(actual) and actual != spec_hash
 
 
-async def _reconcile_head(
-    ctx: ClusterContext, decision: dict[str, Any] | None, spec_hash: str
-) -> bool:
+async def _reconcile_head(ctx: ClusterContext, decision: dict[str, Any] | None) -> bool:
     """The head Pod. False: stop the pass here (KubeRay skips the workers then)."""
     c = ctx.cluster
     heads = ctx.head_pods()
