@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import attrs
 import kubernetes_validate
+from prometheus_client import REGISTRY
 
 from kuberay_py.api.constants import NODE_TYPE_REDIS_CLEANUP, RAY_NODE_TYPE_LABEL
 from kuberay_py.kube import (
@@ -288,3 +289,21 @@ async def validate_everything_the_operator_created(
             assert_valid_kubernetes(obj)
         checked[resource.kind] = len(mine)
     return checked
+
+
+def reconciles(controller: str) -> float:
+    """controller_runtime_reconcile_total for `controller`, all results (global registry:
+    the in-process operator's Manager uses it)."""
+    return sum(
+        REGISTRY.get_sample_value(
+            "controller_runtime_reconcile_total", {"controller": controller, "result": result}
+        )
+        or 0.0
+        for result in ("success", "error", "requeue", "requeue_after")
+    )
+
+
+async def passes(count: int) -> None:
+    """Wait until the RayCluster controller has run `count` more reconciles."""
+    target = reconciles("raycluster") + count
+    await eventually(lambda: reconciles("raycluster") >= target, timeout=20, interval=0.02)

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import REGISTRY
 
 from e2e.operator_support import (
     NAMESPACE,
@@ -28,7 +27,9 @@ from e2e.operator_support import (
     condition_is,
     objects_of,
     operator_writes,
+    passes,
     ready_with_kuberay_conditions,
+    reconciles,
     show,
     wait_for_cluster,
 )
@@ -243,24 +244,6 @@ async def test_a_crash_looping_head_is_named_in_head_pod_ready(
 # ---------------------------------------------------------------- quiet when converged
 
 
-def _reconciles(controller: str) -> float:
-    """controller_runtime_reconcile_total for `controller`, all results (global registry:
-    the in-process operator's Manager uses it)."""
-    return sum(
-        REGISTRY.get_sample_value(
-            "controller_runtime_reconcile_total", {"controller": controller, "result": result}
-        )
-        or 0.0
-        for result in ("success", "error", "requeue", "requeue_after")
-    )
-
-
-async def _passes(count: int) -> None:
-    """Wait until the RayCluster controller has run `count` more reconciles."""
-    target = _reconciles("raycluster") + count
-    await eventually(lambda: _reconciles("raycluster") >= target, timeout=20, interval=0.02)
-
-
 async def test_a_converged_cluster_is_not_written_on_periodic_passes(
     operator_sandbox: OperatorSandbox, operator_kubectl: Kubectl
 ) -> None:
@@ -273,26 +256,26 @@ async def test_a_converged_cluster_is_not_written_on_periodic_passes(
     # the window once three passes in a row have written nothing.
     async def settled() -> Obj | None:
         writes, before = len(operator_writes(sb)), await client.get(RAYCLUSTERS, name, NAMESPACE)
-        await _passes(3)
+        await passes(3)
         after = await client.get(RAYCLUSTERS, name, NAMESPACE)
         same = before["metadata"]["resourceVersion"] == after["metadata"]["resourceVersion"]
         return after if same and len(operator_writes(sb)) == writes else None
 
     first = copy.deepcopy(await eventually(settled, timeout=20))
     writes_before = len(operator_writes(sb))
-    passes_before = _reconciles("raycluster")
+    passes_before = reconciles("raycluster")
 
-    await _passes(10)  # ten periodic passes (one every REQUEUE_SECONDS)
+    await passes(10)  # ten periodic passes (one every REQUEUE_SECONDS)
     second = await client.get(RAYCLUSTERS, name, NAMESPACE)
     new_writes = operator_writes(sb)[writes_before:]
 
-    passes = _reconciles("raycluster") - passes_before
+    ran = reconciles("raycluster") - passes_before
     assert second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"], (
-        f"the RayCluster changed during {passes:.0f} passes over a converged cluster:\n"
+        f"the RayCluster changed during {ran:.0f} passes over a converged cluster:\n"
         f"before {show(first)}\nafter {show(second)}"
     )
     assert second["status"] == first["status"]
     assert not new_writes, (
-        f"the operator wrote during {passes:.0f} passes over a converged cluster: "
+        f"the operator wrote during {ran:.0f} passes over a converged cluster: "
         f"{[(e['verb'], e.get('objectRef')) for e in new_writes]}"
     )
