@@ -167,7 +167,7 @@ class Harness:
         if clock is not None:
             kwargs["clock"] = clock
         self.reconciler = RayClusterReconciler(self.mgr, self.kube, self.config, **kwargs)
-        self.controller: Controller = self.reconciler.register(self.mgr)
+        self.controller: Controller = self.reconciler.register()
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Harness:

@@ -381,8 +381,9 @@ class RayClusterReconciler:
 
     # ---------------------------------------------------------------- wiring
 
-    def register(self, mgr: Manager, *, max_concurrent_reconciles: int = 1) -> Controller:
+    def register(self, *, max_concurrent_reconciles: int = 1) -> Controller:
         """Watch RayClusters and what they own; index the caches this controller reads."""
+        mgr = self.mgr
         for informer in mgr.informers_for(PODS, label_selector=POD_SELECTOR):
             informer.add_indexers({POD_INDEX: pod_index})
         for informer in mgr.informers_for(SERVICES):
@@ -416,4 +417,4 @@ def add_raycluster_controller(
 ) -> Controller:
     """Register the RayCluster controller with `mgr` (what an embedding operator calls)."""
     reconciler = RayClusterReconciler(mgr, client, config)
-    return reconciler.register(mgr, max_concurrent_reconciles=max_concurrent_reconciles)
+    return reconciler.register(max_concurrent_reconciles=max_concurrent_reconciles)
