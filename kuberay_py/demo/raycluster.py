@@ -26,8 +26,8 @@ from kuberay_py.sandbox.server import Sandbox, SandboxConfig
 
 NAMESPACE = "demo"
 CLUSTER = "raycluster-demo"
-#: Probe delays (10 s initial, 5 s period) shrink 20x: the story takes seconds, not minutes.
-TIME_SCALE = 0.05
+#: Probe delays (10 s initial, 5 s period) shrink 10x: the story takes seconds, not minutes.
+TIME_SCALE = 0.1
 
 
 def raycluster_manifest() -> dict[str, Any]:
@@ -92,7 +92,7 @@ class _View:
 
     def ready(self) -> bool:
         status = self.cluster().get("status") or {}
-        return status.get("state") == "ready" and status.get("availableWorkerReplicas") == 2
+        return status.get("state") == "ready" and status.get("readyWorkerReplicas") == 2
 
     def workers(self) -> list[str]:
         return sorted(

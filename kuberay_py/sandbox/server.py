@@ -37,7 +37,7 @@ from kuberay_py.sandbox.cluster.resourcequota import (
 )
 from kuberay_py.sandbox.cluster.scheduler import Scheduler
 from kuberay_py.sandbox.containers.base import ContainerRuntime
-from kuberay_py.sandbox.containers.noop import NoopRuntime
+from kuberay_py.sandbox.containers.ray_nodes import RayNodeRuntime, head_running_in
 from kuberay_py.sandbox.http.app import APP_KEY, build_app
 from kuberay_py.sandbox.http.audit import read_audit_log
 from kuberay_py.sandbox.http.context import ApiContext
@@ -102,10 +102,12 @@ class Sandbox:
         seed = self.config.seed
         self.faults = FaultInjector(random.Random(seed) if seed is not None else None)
         self.metrics = CollectorRegistry()
-        self.runtime: ContainerRuntime = self.config.runtime or NoopRuntime()
         self.pod_ips = IPAllocator(POD_CIDR, seed=self.config.seed)
         self.service_ips = IPAllocator(SERVICE_CIDR, seed=self.config.seed)
         self.registry: Registry = self._open_registry()
+        self.runtime: ContainerRuntime = self.config.runtime or RayNodeRuntime(
+            head_running_in(self.registry)
+        )
         self.registry.add_admission(ServiceIPAdmission(self.service_ips, registry=self.registry))
         self.registry.add_validating_admission(ResourceQuotaAdmission(self.registry))
         self._runner: web.AppRunner | None = None
