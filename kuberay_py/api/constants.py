@@ -14,6 +14,7 @@ VERSION: Final = "v1"
 API_VERSION: Final = "ray.io/v1"
 RAYCLUSTER_KIND: Final = "RayCluster"
 RAYSERVICE_KIND: Final = "RayService"
+RAYJOB_KIND: Final = "RayJob"
 
 #: The value of `spec.managedBy` (and of `app.kubernetes.io/created-by`) meaning "us".
 KUBERAY_OPERATOR: Final = "kuberay-operator"
@@ -85,6 +86,17 @@ SHARED_MEMORY_MOUNT_PATH: Final = "/dev/shm"
 RAY_LOG_VOLUME_NAME: Final = "ray-logs"
 RAY_LOG_MOUNT_PATH: Final = "/tmp/ray"
 REDIS_CLEANUP_JOB_SUFFIX: Final = "-redis-cleanup"
+#: The embedded (RocksDB) GCS FT backend's volume on the head.
+GCS_STORAGE_VOLUME_NAME: Final = "gcs-storage"
+GCS_STORAGE_MOUNT_PATH: Final = "/data/gcs"
+#: mTLS (alpha gate RayClusterMTLS): the certificate volume and the init container that
+#: waits for the pod IP to appear in the certificate.
+RAY_TLS_VOLUME_NAME: Final = "ray-tls"
+RAY_TLS_CERT_MOUNT_PATH: Final = "/etc/ray/tls"
+WAIT_FOR_TLS_INIT_CONTAINER_NAME: Final = "wait-for-tls-ip-san"
+HISTORY_COLLECTOR_CONTAINER_NAME: Final = "ray-history-collector"
+#: The data key Ray's pods read the auth token from (KubeRay's and the users' Secrets alike).
+RAY_AUTH_TOKEN_SECRET_KEY: Final = "auth_token"
 
 # --- env vars -----------------------------------------------------------------------------
 RAY_REDIS_ADDRESS_ENV: Final = "RAY_REDIS_ADDRESS"
@@ -95,6 +107,48 @@ RAY_GCS_RPC_SERVER_RECONNECT_TIMEOUT_S_ENV: Final = "RAY_gcs_rpc_server_reconnec
 DEFAULT_WORKER_RAY_GCS_RECONNECT_TIMEOUT_S: Final = "600"
 RAY_ENABLE_AUTOSCALER_V2_ENV: Final = "RAY_enable_autoscaler_v2"
 KUBERAY_GEN_RAY_START_CMD_ENV: Final = "KUBERAY_GEN_RAY_START_CMD"
+KUBERAY_GEN_AUTOSCALER_START_CMD_ENV: Final = "KUBERAY_GEN_AUTOSCALER_START_CMD"
+RAY_GCS_STORAGE_ENV: Final = "RAY_gcs_storage"
+RAY_GCS_STORAGE_PATH_ENV: Final = "RAY_gcs_storage_path"
+POD_IP_ENV: Final = "POD_IP"
+FQ_RAY_IP_ENV: Final = "FQ_RAY_IP"
+RAY_CLUSTER_NAME_ENV: Final = "RAY_CLUSTER_NAME"
+RAY_CLUSTER_NAMESPACE_ENV: Final = "RAY_CLUSTER_NAMESPACE"
+RAY_USE_TLS_ENV: Final = "RAY_USE_TLS"
+RAY_TLS_SERVER_CERT_ENV: Final = "RAY_TLS_SERVER_CERT"
+RAY_TLS_SERVER_KEY_ENV: Final = "RAY_TLS_SERVER_KEY"
+RAY_TLS_CA_CERT_ENV: Final = "RAY_TLS_CA_CERT"
+#: The mTLS env vars KubeRay sets, in the order it sets them.
+TLS_ENVS: Final = (
+    RAY_USE_TLS_ENV,
+    RAY_TLS_SERVER_CERT_ENV,
+    RAY_TLS_SERVER_KEY_ENV,
+    RAY_TLS_CA_CERT_ENV,
+)
+#: Env vars KubeRay injects into the history collector itself, in KubeRay's checking order.
+HISTORY_COLLECTOR_MANAGED_ENVS: Final = (
+    POD_IP_ENV,
+    FQ_RAY_IP_ENV,
+    RAY_CLUSTER_NAME_ENV,
+    RAY_CLUSTER_NAMESPACE_ENV,
+    "RAY_ROLE",
+    "OWNER_KIND",
+    "OWNER_NAME",
+    "EVENTS_PORT",
+)
+
+# --- spec enum values ---------------------------------------------------------------------
+UPGRADE_RECREATE: Final = "Recreate"
+UPGRADE_NONE: Final = "None"
+AUTOSCALER_V1: Final = "v1"
+AUTOSCALER_V2: Final = "v2"
+AUTH_MODE_DISABLED: Final = "disabled"
+AUTH_MODE_TOKEN: Final = "token"
+GCS_FT_BACKEND_REDIS: Final = "redis"
+GCS_FT_BACKEND_ROCKSDB: Final = "rocksdb"
+NETWORK_POLICY_DENY_ALL: Final = "DenyAll"
+NETWORK_POLICY_DENY_ALL_INGRESS: Final = "DenyAllIngress"
+NETWORK_POLICY_DENY_ALL_EGRESS: Final = "DenyAllEgress"
 
 # --- status -------------------------------------------------------------------------------
 STATE_READY: Final = "ready"

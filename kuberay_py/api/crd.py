@@ -156,7 +156,11 @@ NETWORK_POLICY: Final[Schema] = {
     "description": "NetworkPolicies for the cluster's pods (alpha, gate RayClusterNetworkPolicy).",
     "properties": {
         "mode": {
-            **_string_enum("DenyAll", "DenyAllIngress", "DenyAllEgress"),
+            **_string_enum(
+                constants.NETWORK_POLICY_DENY_ALL,
+                constants.NETWORK_POLICY_DENY_ALL_INGRESS,
+                constants.NETWORK_POLICY_DENY_ALL_EGRESS,
+            ),
             "default": NETWORK_POLICY_MODE_DEFAULT,
         },
         "head": _network_rules(),
@@ -213,17 +217,17 @@ MANAGED_BY_RULES: Final[Schema] = {
 
 #: (model, attribute) -> keys merged over (or, with "replace", instead of) the derived schema.
 OVERRIDES: Final[dict[tuple[type, str], Schema]] = {
-    (AuthOptions, "mode"): _string_enum("disabled", "token"),
+    (AuthOptions, "mode"): _string_enum(constants.AUTH_MODE_DISABLED, constants.AUTH_MODE_TOKEN),
     (AutoscalerOptions, "upscaling_mode"): _string_enum("Default", "Aggressive", "Conservative"),
-    (AutoscalerOptions, "version"): _string_enum("v1", "v2"),
+    (AutoscalerOptions, "version"): _string_enum(constants.AUTOSCALER_V1, constants.AUTOSCALER_V2),
     (GcsFaultToleranceOptions, "backend"): {
-        **_string_enum("redis", "rocksdb"),
+        **_string_enum(constants.GCS_FT_BACKEND_REDIS, constants.GCS_FT_BACKEND_ROCKSDB),
         **_immutable("gcsFaultToleranceOptions.backend is immutable"),
     },
     (GcsEmbeddedStorage, "size"): {"replace": QUANTITY},
     (GcsEmbeddedStorage, "deletion_policy"): _string_enum("DeleteWithCluster", "Retain"),
     (IngressOptions, "path_type"): _string_enum("Exact", "Prefix", "ImplementationSpecific"),
-    (UpgradeStrategy, "type"): _string_enum("Recreate", "None"),
+    (UpgradeStrategy, "type"): _string_enum(constants.UPGRADE_RECREATE, constants.UPGRADE_NONE),
     (RayClusterSpec, "managed_by"): MANAGED_BY_RULES,
     (RayClusterSpec, "network_policy"): {"replace": NETWORK_POLICY},
     (RayClusterSpec, "history_server_options"): {"replace": HISTORY_SERVER_OPTIONS},

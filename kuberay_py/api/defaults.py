@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Final
 
+from kuberay_py.api.constants import NETWORK_POLICY_DENY_ALL
 from kuberay_py.api.raycluster import RayCluster, WorkerGroupSpec
 
 MAX_INT32: Final = 2**31 - 1
@@ -32,7 +33,7 @@ WORKER_GROUP_DEFAULTS: Final[dict[str, int]] = {
 }
 
 #: `spec.networkPolicy.mode` when a network policy is given without one.
-NETWORK_POLICY_MODE_DEFAULT: Final = "DenyAll"
+NETWORK_POLICY_MODE_DEFAULT: Final = NETWORK_POLICY_DENY_ALL
 
 
 def _default_group(group: WorkerGroupSpec) -> None:

@@ -21,16 +21,38 @@ from typing import Any
 
 from kuberay_py.api.config import FeatureGates, OperatorConfig
 from kuberay_py.api.constants import (
+    AUTH_MODE_TOKEN,
+    AUTOSCALER_V1,
+    AUTOSCALER_V2,
     EXTERNAL_STORAGE_NAMESPACE_ANNOTATION,
     FT_ENABLED_ANNOTATION,
+    GCS_FT_BACKEND_REDIS,
+    GCS_FT_BACKEND_ROCKSDB,
+    GCS_STORAGE_MOUNT_PATH,
+    GCS_STORAGE_VOLUME_NAME,
+    HISTORY_COLLECTOR_CONTAINER_NAME,
+    HISTORY_COLLECTOR_MANAGED_ENVS,
+    KUBERAY_GEN_AUTOSCALER_START_CMD_ENV,
+    NETWORK_POLICY_DENY_ALL,
+    NETWORK_POLICY_DENY_ALL_EGRESS,
+    NETWORK_POLICY_DENY_ALL_INGRESS,
     RAY_CLUSTER_SUSPENDED,
     RAY_CLUSTER_SUSPENDING,
     RAY_CONTAINER_INDEX,
     RAY_ENABLE_AUTOSCALER_V2_ENV,
+    RAY_GCS_STORAGE_ENV,
+    RAY_GCS_STORAGE_PATH_ENV,
     RAY_ORIGINATED_FROM_CRD_LABEL,
     RAY_REDIS_ADDRESS_ENV,
+    RAY_TLS_CERT_MOUNT_PATH,
+    RAY_TLS_VOLUME_NAME,
+    RAYJOB_KIND,
+    RAYSERVICE_KIND,
     REDIS_PASSWORD_ENV,
     REDIS_USERNAME_ENV,
+    TLS_ENVS,
+    UPGRADE_NONE,
+    UPGRADE_RECREATE,
 )
 from kuberay_py.api.k8s_names import (
     VersionError,
@@ -44,6 +66,7 @@ from kuberay_py.api.k8s_names import (
     parse_generic_version,
     version_less_than,
 )
+from kuberay_py.api.pod_template import containers, env_var, ray_container
 from kuberay_py.api.raycluster import (
     GcsFaultToleranceOptions,
     RayCluster,
@@ -57,46 +80,13 @@ Json = dict[str, Any]
 #: Service names add up to 10 characters ("-serve-svc") and must stay DNS labels (63).
 MAX_RAYCLUSTER_NAME_LENGTH = 53
 
-UPGRADE_RECREATE = "Recreate"
-UPGRADE_NONE = "None"
-AUTOSCALER_V1 = "v1"
-AUTOSCALER_V2 = "v2"
-AUTH_MODE_TOKEN = "token"
-GCS_FT_BACKEND_REDIS = "redis"
-GCS_FT_BACKEND_ROCKSDB = "rocksdb"
-NETWORK_POLICY_DENY_ALL = "DenyAll"
-NETWORK_POLICY_DENY_ALL_INGRESS = "DenyAllIngress"
-NETWORK_POLICY_DENY_ALL_EGRESS = "DenyAllEgress"
-
 MIN_RAY_VERSION_TOKEN_AUTH = "2.52.0"
 MIN_RAY_VERSION_K8S_TOKEN_AUTH = "2.55.0"
 MIN_RAY_VERSION_GROUP_PRIORITY = "2.56.0"
 
-# KubeRay names not (yet) in api/constants.py; only validation reads them so far.
-KUBERAY_GEN_AUTOSCALER_START_CMD_ENV = "KUBERAY_GEN_AUTOSCALER_START_CMD"
-RAY_GCS_STORAGE_ENV = "RAY_gcs_storage"
-RAY_GCS_STORAGE_PATH_ENV = "RAY_gcs_storage_path"
-GCS_STORAGE_VOLUME_NAME = "gcs-storage"
-GCS_STORAGE_MOUNT_PATH = "/data/gcs"
-RAY_TLS_VOLUME_NAME = "ray-tls"
-RAY_TLS_CERT_MOUNT_PATH = "/etc/ray/tls"
-TLS_ENVS = ("RAY_USE_TLS", "RAY_TLS_SERVER_CERT", "RAY_TLS_SERVER_KEY", "RAY_TLS_CA_CERT")
-HISTORY_COLLECTOR_CONTAINER_NAME = "ray-history-collector"
-#: Env vars KubeRay injects into the history collector itself, in KubeRay's checking order.
-HISTORY_COLLECTOR_MANAGED_ENVS = (
-    "POD_IP",
-    "FQ_RAY_IP",
-    "RAY_CLUSTER_NAME",
-    "RAY_CLUSTER_NAMESPACE",
-    "RAY_ROLE",
-    "OWNER_KIND",
-    "OWNER_NAME",
-    "EVENTS_PORT",
-)
-
 _RAY_START_RESOURCE_PARAMS = ("num-cpus", "num-gpus", "memory", "resources")
 _ENV_TRUE_VALUES = ("1", "true")
-_CREATOR_KINDS = ("RayJob", "RayService")
+_CREATOR_KINDS = (RAYJOB_KIND, RAYSERVICE_KIND)
 
 
 # --- metadata, status, upgrade options -----------------------------------------------------
@@ -210,7 +200,7 @@ def _spec_errors(
     spec: RayClusterSpec, annotations: dict[str, str], gates: FeatureGates
 ) -> Iterator[str]:
     head = spec.head_group_spec
-    head_containers = _containers(head.template)
+    head_containers = containers(head.template)
     if not head_containers:
         yield "headGroupSpec should have at least one container"
         return
@@ -266,7 +256,7 @@ def _worker_group_errors(
     group: WorkerGroupSpec, spec: RayClusterSpec, head_container: Json, autoscaling: bool
 ) -> Iterator[str]:
     name = group.group_name
-    if not _containers(group.template):
+    if not containers(group.template):
         yield "workerGroupSpec should have at least one container"
     low, high = group.min_replicas, group.max_replicas
     # With the autoscaler on, it (or the user) may leave the bounds to KubeRay's defaults.
@@ -338,7 +328,7 @@ def _gcs_ft_errors(
             "Please use only GcsFaultToleranceOptions to configure GCS fault tolerance"
         )
     ft_enabled = annotations.get(FT_ENABLED_ANNOTATION, "").lower() == "true" or options is not None
-    if not ft_enabled and _env_var(RAY_REDIS_ADDRESS_ENV, env) is not None:
+    if not ft_enabled and env_var(RAY_REDIS_ADDRESS_ENV, env) is not None:
         yield (
             f"{RAY_REDIS_ADDRESS_ENV} is set which implicitly enables GCS fault tolerance, but "
             "GcsFaultToleranceOptions is not set. Please set GcsFaultToleranceOptions to enable "
@@ -350,12 +340,12 @@ def _gcs_ft_errors(
                 "cannot set `redis-password` in rayStartParams when GcsFaultToleranceOptions is "
                 "enabled - use GcsFaultToleranceOptions.RedisPassword instead"
             )
-        if _env_var(REDIS_PASSWORD_ENV, env) is not None:
+        if env_var(REDIS_PASSWORD_ENV, env) is not None:
             yield (
                 "cannot set `REDIS_PASSWORD` env var in head Pod when GcsFaultToleranceOptions "
                 "is enabled - use GcsFaultToleranceOptions.RedisPassword instead"
             )
-        if _env_var(RAY_REDIS_ADDRESS_ENV, env) is not None:
+        if env_var(RAY_REDIS_ADDRESS_ENV, env) is not None:
             yield (
                 "cannot set `RAY_REDIS_ADDRESS` env var in head Pod when "
                 "GcsFaultToleranceOptions is enabled - use GcsFaultToleranceOptions.RedisAddress "
@@ -368,7 +358,7 @@ def _gcs_ft_errors(
                 "GcsFaultToleranceOptions.ExternalStorageNamespace instead"
             )
         yield from _gcs_ft_backend_errors(options, head_container, head.template, gates)
-    if params.get("redis-username") or _env_var(REDIS_USERNAME_ENV, env) is not None:
+    if params.get("redis-username") or env_var(REDIS_USERNAME_ENV, env) is not None:
         yield (
             "cannot set redis username in rayStartParams or environment variables - use "
             "GcsFaultToleranceOptions.RedisUsername instead"
@@ -416,8 +406,8 @@ def _gcs_ft_backend_errors(
             "storageClassName, and accessModes"
         )
     env = _env(head_container)
-    if _env_var(RAY_GCS_STORAGE_ENV, env) is not None or (
-        _env_var(RAY_GCS_STORAGE_PATH_ENV, env) is not None
+    if env_var(RAY_GCS_STORAGE_ENV, env) is not None or (
+        env_var(RAY_GCS_STORAGE_PATH_ENV, env) is not None
     ):
         yield (
             f"cannot set `{RAY_GCS_STORAGE_ENV}` or `{RAY_GCS_STORAGE_PATH_ENV}` env var in head "
@@ -452,7 +442,7 @@ def _autoscaler_errors(
                     f"worker group {group.group_name} can be suspended only when the "
                     "RayJobDeletionPolicy feature gate is enabled"
                 )
-    v2_env = _env_var(RAY_ENABLE_AUTOSCALER_V2_ENV, _env(head_container))
+    v2_env = env_var(RAY_ENABLE_AUTOSCALER_V2_ENV, _env(head_container))
     if not autoscaling:
         if v2_env is not None and _env_value(v2_env) in _ENV_TRUE_VALUES:
             yield (
@@ -488,7 +478,7 @@ def _autoscaler_errors(
             "autoscalerOptions.idleTimeoutSeconds must be non-negative, got "
             f"{options.idle_timeout_seconds}"
         )
-    if _env_var(KUBERAY_GEN_AUTOSCALER_START_CMD_ENV, options.env or []) is not None:
+    if env_var(KUBERAY_GEN_AUTOSCALER_START_CMD_ENV, options.env or []) is not None:
         yield (
             f"autoscalerOptions.env must not contain {KUBERAY_GEN_AUTOSCALER_START_CMD_ENV}: it is "
             "managed by KubeRay and injected automatically into the autoscaler container"
@@ -507,13 +497,13 @@ def _history_server_errors(spec: RayClusterSpec, gates: FeatureGates) -> Iterato
     else:
         yield from _collector_errors(collector)
     collector_name = HISTORY_COLLECTOR_CONTAINER_NAME
-    if any(c.get("name") == collector_name for c in _containers(spec.head_group_spec.template)):
+    if any(c.get("name") == collector_name for c in containers(spec.head_group_spec.template)):
         yield (
             f"head pod template must not define a container with name '{collector_name}' when "
             "history server collector options are enabled"
         )
     for group in spec.worker_group_specs or []:
-        if any(c.get("name") == collector_name for c in _containers(group.template)):
+        if any(c.get("name") == collector_name for c in containers(group.template)):
             yield (
                 f"worker group {group.group_name} pod template must not define a container with "
                 f"name '{collector_name}' when history server collector options are enabled"
@@ -672,15 +662,14 @@ def _tls_errors(spec: RayClusterSpec, head_container: Json, gates: FeatureGates)
         return
     yield from _tls_container_errors(head_container, "head Pod")
     for group in spec.worker_group_specs or []:
-        containers = _containers(group.template)
-        if containers:
+        if containers(group.template):
             where = f"worker group {go_quote(group.group_name)}"
-            yield from _tls_container_errors(containers[RAY_CONTAINER_INDEX], where)
+            yield from _tls_container_errors(ray_container(group.template), where)
     options = spec.autoscaler_options
     if options is None:
         return
     for name in TLS_ENVS:
-        if _env_var(name, options.env or []) is not None:
+        if env_var(name, options.env or []) is not None:
             yield (
                 f"cannot set {name} environment variable in autoscalerOptions.env when "
                 "tlsOptions is set - the operator manages TLS configuration for the autoscaler "
@@ -692,7 +681,7 @@ def _tls_errors(spec: RayClusterSpec, head_container: Json, gates: FeatureGates)
 def _tls_container_errors(container: Json, where: str) -> Iterator[str]:
     env = _env(container)
     for name in TLS_ENVS:
-        if _env_var(name, env) is not None:
+        if env_var(name, env) is not None:
             yield (
                 f"cannot set {name} environment variable in {where} when tlsOptions is set - "
                 "the operator manages TLS configuration automatically"
@@ -729,12 +718,8 @@ def _autoscaler_v2_requested(spec: RayClusterSpec, head_container: Json) -> bool
     """`version: v2`, or the pre-1.4 way: head env RAY_enable_autoscaler_v2 = 1/true."""
     if _autoscaler_version(spec) == AUTOSCALER_V2:
         return True
-    env = _env_var(RAY_ENABLE_AUTOSCALER_V2_ENV, _env(head_container))
+    env = env_var(RAY_ENABLE_AUTOSCALER_V2_ENV, _env(head_container))
     return env is not None and _env_value(env) in _ENV_TRUE_VALUES
-
-
-def _containers(template: Json) -> list[Json]:
-    return list((template.get("spec") or {}).get("containers") or [])
 
 
 def _restart_policy(template: Json) -> str:
@@ -747,11 +732,6 @@ def _env(container: Json) -> list[Json]:
 
 def _volume_mounts(container: Json) -> list[Json]:
     return list(container.get("volumeMounts") or [])
-
-
-def _env_var(name: str, envs: list[Json]) -> Json | None:
-    """The first env entry with that name (Go's EnvVarByName)."""
-    return next((env for env in envs if env.get("name") == name), None)
 
 
 def _env_value(env: Json) -> str:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kuberay_py.api.constants import RAY_CLUSTER_LABEL
+from kuberay_py.api.constants import RAY_AUTH_TOKEN_SECRET_KEY, RAY_CLUSTER_LABEL
 from kuberay_py.api.raycluster import RayCluster
 from kuberay_py.builders.meta import controller_ref
 from kuberay_py.builders.names import check_name
-
-#: The data key Ray's pods read the token from (KubeRay's and the users' Secrets alike).
-AUTH_TOKEN_KEY = "auth_token"
 
 
 def auth_secret_name(c: RayCluster) -> str:
@@ -31,5 +28,5 @@ def build_auth_secret(c: RayCluster, token: str) -> dict[str, Any]:
             "labels": {RAY_CLUSTER_LABEL: c.name},
             "ownerReferences": [controller_ref(c)],
         },
-        "stringData": {AUTH_TOKEN_KEY: token},
+        "stringData": {RAY_AUTH_TOKEN_SECRET_KEY: token},
     }

@@ -10,19 +10,25 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kuberay_py.api.constants import AUTOSCALER_CONTAINER_NAME, RAY_CLUSTER_LABEL
+from kuberay_py.api.constants import (
+    AUTOSCALER_CONTAINER_NAME,
+    AUTOSCALER_V1,
+    AUTOSCALER_V2,
+    KUBERAY_GEN_AUTOSCALER_START_CMD_ENV,
+    RAY_CLUSTER_LABEL,
+    RAY_CLUSTER_NAME_ENV,
+    RAY_CLUSTER_NAMESPACE_ENV,
+)
+from kuberay_py.api.pod_template import field_ref_env
 from kuberay_py.api.raycluster import AutoscalerOptions, RayCluster
 from kuberay_py.builders.names import check_name
 
-AUTOSCALER_V1 = "v1"
-AUTOSCALER_V2 = "v2"
 #: Also exported as KUBERAY_GEN_AUTOSCALER_START_CMD, so a user overriding the args can
 #: still call the generated command.
 AUTOSCALER_START_CMD = (
     "ray kuberay-autoscaler --cluster-name $(RAY_CLUSTER_NAME) "
     "--cluster-namespace $(RAY_CLUSTER_NAMESPACE)"
 )
-KUBERAY_GEN_AUTOSCALER_START_CMD_ENV = "KUBERAY_GEN_AUTOSCALER_START_CMD"
 AUTOSCALER_RESOURCES: dict[str, Any] = {
     "limits": {"cpu": "500m", "memory": "512Mi"},
     "requests": {"cpu": "500m", "memory": "512Mi"},
@@ -54,10 +60,6 @@ def head_service_account_name(c: RayCluster) -> str:
     return check_name(str(spec.get("serviceAccountName") or c.name))
 
 
-def _field_env(name: str, path: str) -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
-
-
 def build_autoscaler_container(image: str, command: list[str]) -> dict[str, Any]:
     """KubeRay's default autoscaler sidecar (before `autoscalerOptions` overrides);
     `command` is the operator's bash command (`/bin/bash -c --` or `-cl`)."""
@@ -66,9 +68,9 @@ def build_autoscaler_container(image: str, command: list[str]) -> dict[str, Any]
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "env": [
-            _field_env("RAY_CLUSTER_NAME", f"metadata.labels['{RAY_CLUSTER_LABEL}']"),
-            _field_env("RAY_CLUSTER_NAMESPACE", "metadata.namespace"),
-            _field_env("RAY_HEAD_POD_NAME", "metadata.name"),
+            field_ref_env(RAY_CLUSTER_NAME_ENV, f"metadata.labels['{RAY_CLUSTER_LABEL}']"),
+            field_ref_env(RAY_CLUSTER_NAMESPACE_ENV, "metadata.namespace"),
+            field_ref_env("RAY_HEAD_POD_NAME", "metadata.name"),
             {"name": "KUBERAY_CRD_VER", "value": "v1"},
             {"name": KUBERAY_GEN_AUTOSCALER_START_CMD_ENV, "value": AUTOSCALER_START_CMD},
         ],

@@ -15,23 +15,24 @@ from kuberay_py.api.constants import (
     DEFAULT_WORKER_RAY_GCS_RECONNECT_TIMEOUT_S,
     EXTERNAL_STORAGE_NAMESPACE_ANNOTATION,
     FT_ENABLED_ANNOTATION,
+    GCS_FT_BACKEND_REDIS,
+    GCS_FT_BACKEND_ROCKSDB,
+    GCS_STORAGE_MOUNT_PATH,
+    GCS_STORAGE_VOLUME_NAME,
     NODE_TYPE_HEAD,
     NODE_TYPE_WORKER,
     RAY_CONTAINER_INDEX,
     RAY_EXTERNAL_STORAGE_NS_ENV,
     RAY_GCS_RPC_SERVER_RECONNECT_TIMEOUT_S_ENV,
+    RAY_GCS_STORAGE_ENV,
+    RAY_GCS_STORAGE_PATH_ENV,
     RAY_REDIS_ADDRESS_ENV,
     REDIS_PASSWORD_ENV,
     REDIS_USERNAME_ENV,
 )
+from kuberay_py.api.pod_template import has_env, list_at
 from kuberay_py.api.raycluster import RayCluster, RedisCredential
 
-BACKEND_REDIS = "redis"
-BACKEND_ROCKSDB = "rocksdb"
-RAY_GCS_STORAGE_ENV = "RAY_gcs_storage"
-RAY_GCS_STORAGE_PATH_ENV = "RAY_gcs_storage_path"
-GCS_STORAGE_VOLUME_NAME = "gcs-storage"
-GCS_STORAGE_MOUNT_PATH = "/data/gcs"
 GCS_STORAGE_PVC_SUFFIX = "-gcs-pvc"
 
 
@@ -45,12 +46,15 @@ def is_gcs_ft_enabled(c: RayCluster) -> bool:
 
 def gcs_ft_backend(c: RayCluster) -> str:
     options = c.spec.gcs_fault_tolerance_options
-    return (options.backend if options else None) or BACKEND_REDIS
+    return (options.backend if options else None) or GCS_FT_BACKEND_REDIS
 
 
 def is_gcs_ft_embedded(c: RayCluster) -> bool:
     """The alpha RocksDB backend: GCS state on a volume of the head instead of Redis."""
-    return c.spec.gcs_fault_tolerance_options is not None and gcs_ft_backend(c) == BACKEND_ROCKSDB
+    return (
+        c.spec.gcs_fault_tolerance_options is not None
+        and gcs_ft_backend(c) == GCS_FT_BACKEND_ROCKSDB
+    )
 
 
 def gcs_storage_pvc_name(c: RayCluster) -> str:
@@ -73,18 +77,6 @@ def external_storage_namespace(c: RayCluster) -> str:
     if options is not None and options.external_storage_namespace:
         namespace = options.external_storage_namespace
     return namespace
-
-
-def _env_exists(name: str, env: list[dict[str, Any]]) -> bool:
-    return any(e.get("name") == name for e in env)
-
-
-def _list(obj: dict[str, Any], key: str) -> list[Any]:
-    """`obj[key]` as a list we may append to, created when absent or null."""
-    value = obj.get(key)
-    if value is None:
-        value = obj[key] = []
-    return value
 
 
 def _credential_env(name: str, credential: RedisCredential) -> dict[str, Any]:
@@ -113,10 +105,10 @@ def configure_gcs_fault_tolerance(
     if not enabled:
         return
     container = template["spec"]["containers"][RAY_CONTAINER_INDEX]
-    env = _list(container, "env")
+    env = list_at(container, "env")
     # Workers survive a GCS restart for 10 minutes instead of Ray's 60 s: a new head
     # usually needs about two.
-    if node_type == NODE_TYPE_WORKER and not _env_exists(
+    if node_type == NODE_TYPE_WORKER and not has_env(
         RAY_GCS_RPC_SERVER_RECONNECT_TIMEOUT_S_ENV, env
     ):
         env.append(
@@ -138,7 +130,7 @@ def _configure_redis(
 ) -> None:
     namespace = external_storage_namespace(c)
     annotations[EXTERNAL_STORAGE_NAMESPACE_ANNOTATION] = namespace
-    if not _env_exists(RAY_EXTERNAL_STORAGE_NS_ENV, env):
+    if not has_env(RAY_EXTERNAL_STORAGE_NS_ENV, env):
         env.append({"name": RAY_EXTERNAL_STORAGE_NS_ENV, "value": namespace})
     options = c.spec.gcs_fault_tolerance_options
     if options is not None:
@@ -152,7 +144,7 @@ def _configure_redis(
         if options.redis_password is not None:
             params["redis-password"] = "$REDIS_PASSWORD"
             env.append(_credential_env(REDIS_PASSWORD_ENV, options.redis_password))
-    elif not _env_exists(REDIS_PASSWORD_ENV, env) and "redis-password" in params:
+    elif not has_env(REDIS_PASSWORD_ENV, env) and "redis-password" in params:
         # A literal password in rayStartParams: the cleanup Job reads it from the env.
         password: dict[str, Any] = {"name": REDIS_PASSWORD_ENV}
         if params["redis-password"]:
@@ -163,17 +155,17 @@ def _configure_redis(
 def _configure_embedded(
     template: dict[str, Any], c: RayCluster, container: dict[str, Any], env: list[dict[str, Any]]
 ) -> None:
-    if not _env_exists(RAY_GCS_STORAGE_ENV, env):
-        env.append({"name": RAY_GCS_STORAGE_ENV, "value": BACKEND_ROCKSDB})
-    if not _env_exists(RAY_GCS_STORAGE_PATH_ENV, env):
+    if not has_env(RAY_GCS_STORAGE_ENV, env):
+        env.append({"name": RAY_GCS_STORAGE_ENV, "value": GCS_FT_BACKEND_ROCKSDB})
+    if not has_env(RAY_GCS_STORAGE_PATH_ENV, env):
         env.append({"name": RAY_GCS_STORAGE_PATH_ENV, "value": GCS_STORAGE_MOUNT_PATH})
     options = c.spec.gcs_fault_tolerance_options
     sub_path = options.storage.sub_path if options and options.storage else None
     mount: dict[str, Any] = {"name": GCS_STORAGE_VOLUME_NAME, "mountPath": GCS_STORAGE_MOUNT_PATH}
     if sub_path:
         mount["subPath"] = sub_path
-    _list(container, "volumeMounts").append(mount)
-    _list(template["spec"], "volumes").append(
+    list_at(container, "volumeMounts").append(mount)
+    list_at(template["spec"], "volumes").append(
         {
             "name": GCS_STORAGE_VOLUME_NAME,
             "persistentVolumeClaim": {"claimName": gcs_storage_pvc_name(c)},

@@ -18,8 +18,10 @@ from typing import Any
 from kuberay_py.api.config import OperatorConfig
 from kuberay_py.api.constants import (
     APP_NAME_DEFAULT,
+    AUTH_MODE_TOKEN,
     AUTOSCALER_CONTAINER_NAME,
     DEFAULT_METRICS_PORT,
+    FQ_RAY_IP_ENV,
     HEAD_GROUP_NAME,
     K8S_APP_NAME_LABEL,
     K8S_CREATED_BY_LABEL,
@@ -30,7 +32,11 @@ from kuberay_py.api.constants import (
     NODE_TYPE_HEAD,
     NODE_TYPE_WORKER,
     OVERWRITE_CONTAINER_CMD_ANNOTATION,
+    POD_IP_ENV,
+    RAY_AUTH_TOKEN_SECRET_KEY,
     RAY_CLUSTER_LABEL,
+    RAY_CLUSTER_NAME_ENV,
+    RAY_CLUSTER_NAMESPACE_ENV,
     RAY_CLUSTER_SERVE_LABEL,
     RAY_CONTAINER_INDEX,
     RAY_ENABLE_AUTOSCALER_V2_ENV,
@@ -42,15 +48,24 @@ from kuberay_py.api.constants import (
     RAY_NODE_GROUP_LABEL,
     RAY_NODE_TYPE_LABEL,
     RAY_ORIGINATED_FROM_CRD_LABEL,
+    RAY_TLS_CA_CERT_ENV,
+    RAY_TLS_CERT_MOUNT_PATH,
+    RAY_TLS_SERVER_CERT_ENV,
+    RAY_TLS_SERVER_KEY_ENV,
+    RAY_TLS_VOLUME_NAME,
+    RAY_USE_TLS_ENV,
     RAY_WORKER_REPLICA_INDEX_LABEL,
     RAY_WORKER_REPLICA_NAME_LABEL,
     RAYCLUSTER_KIND,
+    RAYJOB_KIND,
     RAYSERVICE_KIND,
     SHARED_MEMORY_MOUNT_PATH,
     SHARED_MEMORY_VOLUME_NAME,
     UPGRADE_STRATEGY_RECREATE_HASH_ANNOTATION,
+    WAIT_FOR_TLS_INIT_CONTAINER_NAME,
     WAIT_GCS_READY_INIT_CONTAINER_NAME,
 )
+from kuberay_py.api.pod_template import dict_at, field_ref_env, has_env, list_at
 from kuberay_py.api.raycluster import RayCluster, WorkerGroupSpec
 from kuberay_py.builders.addresses import head_port, head_service_fqdn, ray_ip_from_fqdn
 from kuberay_py.builders.autoscaler import (
@@ -75,7 +90,6 @@ from kuberay_py.builders.ray_start import (
 )
 from kuberay_py.builders.spec_hash import cluster_spec_hash
 
-RAY_JOB_KIND = "RayJob"
 #: Labels a user's template or group labels can never override.
 PROTECTED_LABELS = (RAY_NODE_TYPE_LABEL, RAY_NODE_GROUP_LABEL, RAY_CLUSTER_LABEL)
 LOCAL_HOST = "127.0.0.1"
@@ -86,40 +100,12 @@ INIT_CONTAINER_RESOURCES: dict[str, Any] = {
 # Token authentication (`authOptions.mode: token`).
 RAY_AUTH_MODE_ENV = "RAY_AUTH_MODE"
 RAY_AUTH_TOKEN_ENV = "RAY_AUTH_TOKEN"
-RAY_AUTH_TOKEN_SECRET_KEY = "auth_token"
 RAY_ENABLE_K8S_TOKEN_AUTH_ENV = "RAY_ENABLE_K8S_TOKEN_AUTH"
 RAY_TOKEN_VOLUME_NAME = "ray-token"
 RAY_TOKEN_MOUNT_PATH = "/var/run/secrets/ray.io/serviceaccount"
-# mTLS (alpha gate RayClusterMTLS, `tlsOptions.enabled`).
-RAY_TLS_VOLUME_NAME = "ray-tls"
-RAY_TLS_CERT_MOUNT_PATH = "/etc/ray/tls"
-WAIT_FOR_TLS_INIT_CONTAINER_NAME = "wait-for-tls-ip-san"
 
 
 # --- small dict helpers -------------------------------------------------------------------
-
-
-def _list(obj: dict[str, Any], key: str) -> list[Any]:
-    """`obj[key]` as a list we may append to, created when absent or null."""
-    value = obj.get(key)
-    if value is None:
-        value = obj[key] = []
-    return value
-
-
-def _dict(obj: dict[str, Any], key: str) -> dict[str, Any]:
-    value = obj.get(key)
-    if value is None:
-        value = obj[key] = {}
-    return value
-
-
-def _env_exists(name: str, env: list[dict[str, Any]]) -> bool:
-    return any(e.get("name") == name for e in env)
-
-
-def _field_env(name: str, path: str) -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
 
 
 def _without_empty(container: dict[str, Any]) -> dict[str, Any]:
@@ -133,12 +119,12 @@ def _without_empty(container: dict[str, Any]) -> dict[str, Any]:
 def creator_crd(c: RayCluster) -> str:
     """Which CRD made this cluster: `RayService`, `RayJob`, else `RayCluster`."""
     origin = c.labels.get(RAY_ORIGINATED_FROM_CRD_LABEL, "")
-    return origin if origin in (RAYSERVICE_KIND, RAY_JOB_KIND) else RAYCLUSTER_KIND
+    return origin if origin in (RAYSERVICE_KIND, RAYJOB_KIND) else RAYCLUSTER_KIND
 
 
 def is_auth_enabled(c: RayCluster) -> bool:
     options = c.spec.auth_options
-    return options is not None and options.mode == "token"
+    return options is not None and options.mode == AUTH_MODE_TOKEN
 
 
 def is_k8s_token_auth_enabled(c: RayCluster) -> bool:
@@ -185,7 +171,7 @@ def _merged_labels(template: dict[str, Any], group_labels: dict[str, str] | None
 
 
 def _init_annotations(c: RayCluster, meta: dict[str, Any]) -> dict[str, str]:
-    annotations = _dict(meta, "annotations")
+    annotations = dict_at(meta, "annotations")
     if c.annotations.get(OVERWRITE_CONTAINER_CMD_ANNOTATION, "").lower() == "true":
         annotations[OVERWRITE_CONTAINER_CMD_ANNOTATION] = "true"
     return annotations
@@ -194,11 +180,11 @@ def _init_annotations(c: RayCluster, meta: dict[str, Any]) -> dict[str, str]:
 def _add_operator_defaults(meta: dict[str, Any], config: OperatorConfig) -> None:
     """The operator's default pod annotations and labels, only for keys the pod lacks."""
     if config.default_pod_annotations:
-        annotations = _dict(meta, "annotations")
+        annotations = dict_at(meta, "annotations")
         for key, value in config.default_pod_annotations.items():
             annotations.setdefault(key, value)
     if config.default_pod_labels:
-        labels = _dict(meta, "labels")
+        labels = dict_at(meta, "labels")
         for key, value in config.default_pod_labels.items():
             labels.setdefault(key, value)
 
@@ -218,7 +204,7 @@ def _copy_template(template: dict[str, Any], where: str) -> dict[str, Any]:
 
 def _ensure_metrics_port(container: dict[str, Any]) -> None:
     """Prometheus scrapes the port named `metrics`; add 8080 unless the user named one."""
-    ports = _list(container, "ports")
+    ports = list_at(container, "ports")
     if not any(p.get("name") == METRICS_PORT_NAME for p in ports):
         ports.append({"name": METRICS_PORT_NAME, "containerPort": DEFAULT_METRICS_PORT})
 
@@ -237,10 +223,10 @@ def _add_empty_dir(
 ) -> None:
     """Mount an emptyDir at `path` unless the container already mounts something there;
     a memory-backed one is capped at the container's memory (limit, else request)."""
-    mounts = _list(container, "volumeMounts")
+    mounts = list_at(container, "volumeMounts")
     if any(m.get("mountPath") == path for m in mounts):
         return
-    volumes = _list(spec, "volumes")
+    volumes = list_at(spec, "volumes")
     if not any(v.get("name") == name for v in volumes):
         empty_dir: dict[str, Any] = {}
         if medium:
@@ -308,13 +294,13 @@ def _wait_gcs_ready_container(
 
 
 def _set_token_auth_env(c: RayCluster, container: dict[str, Any]) -> None:
-    env = _list(container, "env")
-    if not _env_exists(RAY_AUTH_MODE_ENV, env):
-        env.append({"name": RAY_AUTH_MODE_ENV, "value": "token"})
+    env = list_at(container, "env")
+    if not has_env(RAY_AUTH_MODE_ENV, env):
+        env.append({"name": RAY_AUTH_MODE_ENV, "value": AUTH_MODE_TOKEN})
     if is_k8s_token_auth_enabled(c):
-        if not _env_exists(RAY_ENABLE_K8S_TOKEN_AUTH_ENV, env):
+        if not has_env(RAY_ENABLE_K8S_TOKEN_AUTH_ENV, env):
             env.append({"name": RAY_ENABLE_K8S_TOKEN_AUTH_ENV, "value": "true"})
-        mounts = _list(container, "volumeMounts")
+        mounts = list_at(container, "volumeMounts")
         if not any(m.get("name") == RAY_TOKEN_VOLUME_NAME for m in mounts):
             mounts.append(
                 {"name": RAY_TOKEN_VOLUME_NAME, "mountPath": RAY_TOKEN_MOUNT_PATH, "readOnly": True}
@@ -322,7 +308,7 @@ def _set_token_auth_env(c: RayCluster, container: dict[str, Any]) -> None:
         return
     options = c.spec.auth_options
     secret = (options.secret_name if options else None) or check_name(c.name)
-    if not _env_exists(RAY_AUTH_TOKEN_ENV, env):
+    if not has_env(RAY_AUTH_TOKEN_ENV, env):
         env.append(
             {
                 "name": RAY_AUTH_TOKEN_ENV,
@@ -334,7 +320,7 @@ def _set_token_auth_env(c: RayCluster, container: dict[str, Any]) -> None:
 def _configure_token_auth(c: RayCluster, spec: dict[str, Any]) -> None:
     _set_token_auth_env(c, spec["containers"][RAY_CONTAINER_INDEX])
     if is_k8s_token_auth_enabled(c):
-        volumes = _list(spec, "volumes")
+        volumes = list_at(spec, "volumes")
         if not any(v.get("name") == RAY_TOKEN_VOLUME_NAME for v in volumes):
             volumes.append(
                 {
@@ -348,16 +334,16 @@ def _configure_token_auth(c: RayCluster, spec: dict[str, Any]) -> None:
 
 
 def _set_tls_config(container: dict[str, Any]) -> None:
-    env = _list(container, "env")
+    env = list_at(container, "env")
     for name, value in (
-        ("RAY_USE_TLS", "1"),
-        ("RAY_TLS_SERVER_CERT", f"{RAY_TLS_CERT_MOUNT_PATH}/tls.crt"),
-        ("RAY_TLS_SERVER_KEY", f"{RAY_TLS_CERT_MOUNT_PATH}/tls.key"),
-        ("RAY_TLS_CA_CERT", f"{RAY_TLS_CERT_MOUNT_PATH}/ca.crt"),
+        (RAY_USE_TLS_ENV, "1"),
+        (RAY_TLS_SERVER_CERT_ENV, f"{RAY_TLS_CERT_MOUNT_PATH}/tls.crt"),
+        (RAY_TLS_SERVER_KEY_ENV, f"{RAY_TLS_CERT_MOUNT_PATH}/tls.key"),
+        (RAY_TLS_CA_CERT_ENV, f"{RAY_TLS_CERT_MOUNT_PATH}/ca.crt"),
     ):
-        if not _env_exists(name, env):
+        if not has_env(name, env):
             env.append({"name": name, "value": value})
-    mounts = _list(container, "volumeMounts")
+    mounts = list_at(container, "volumeMounts")
     if not any(
         m.get("name") == RAY_TLS_VOLUME_NAME or m.get("mountPath") == RAY_TLS_CERT_MOUNT_PATH
         for m in mounts
@@ -394,7 +380,7 @@ def wait_for_tls_script() -> str:
 
 
 def _configure_tls(c: RayCluster, spec: dict[str, Any], node_type: str) -> None:
-    volumes = _list(spec, "volumes")
+    volumes = list_at(spec, "volumes")
     if not any(v.get("name") == RAY_TLS_VOLUME_NAME for v in volumes):
         volumes.append(
             {
@@ -404,7 +390,7 @@ def _configure_tls(c: RayCluster, spec: dict[str, Any], node_type: str) -> None:
         )
     ray = spec["containers"][RAY_CONTAINER_INDEX]
     _set_tls_config(ray)
-    inits = _list(spec, "initContainers")
+    inits = list_at(spec, "initContainers")
     for init in inits:
         if init.get("name") == WAIT_GCS_READY_INIT_CONTAINER_NAME:
             _set_tls_config(init)
@@ -418,7 +404,7 @@ def _configure_tls(c: RayCluster, spec: dict[str, Any], node_type: str) -> None:
             "command": ["sh", "-c"],
             "args": [wait_for_tls_script()],
             "securityContext": copy.deepcopy(ray.get("securityContext")),
-            "env": [_field_env("POD_IP", "status.podIP")],
+            "env": [field_ref_env(POD_IP_ENV, "status.podIP")],
             "volumeMounts": [
                 {
                     "name": RAY_TLS_VOLUME_NAME,
@@ -445,23 +431,23 @@ def _set_ray_container_env(
     config: OperatorConfig,
 ) -> None:
     """KubeRay's env vars, in KubeRay's order; the user's value wins where KubeRay says so."""
-    env = _list(ray, "env")
+    env = list_at(ray, "env")
     for default in config.default_container_envs:
-        if not _env_exists(str(default.get("name")), env):
+        if not has_env(str(default.get("name")), env):
             env.append(copy.deepcopy(default))
     ip = LOCAL_HOST
     if node_type == NODE_TYPE_WORKER:
         ip = fqdn
-        env.append({"name": "FQ_RAY_IP", "value": fqdn})
+        env.append({"name": FQ_RAY_IP_ENV, "value": fqdn})
         env.append({"name": "RAY_IP", "value": ray_ip_from_fqdn(fqdn)})
-    env.append(_field_env("RAY_CLUSTER_NAME", f"metadata.labels['{RAY_CLUSTER_LABEL}']"))
-    env.append(_field_env("RAY_CLUSTER_NAMESPACE", "metadata.namespace"))
-    env.append(_field_env("RAY_CLOUD_INSTANCE_ID", "metadata.name"))
-    env.append(_field_env("RAY_NODE_TYPE_NAME", f"metadata.labels['{RAY_NODE_GROUP_LABEL}']"))
+    env.append(field_ref_env(RAY_CLUSTER_NAME_ENV, f"metadata.labels['{RAY_CLUSTER_LABEL}']"))
+    env.append(field_ref_env(RAY_CLUSTER_NAMESPACE_ENV, "metadata.namespace"))
+    env.append(field_ref_env("RAY_CLOUD_INSTANCE_ID", "metadata.name"))
+    env.append(field_ref_env("RAY_NODE_TYPE_NAME", f"metadata.labels['{RAY_NODE_GROUP_LABEL}']"))
     env.append({"name": KUBERAY_GEN_RAY_START_CMD_ENV, "value": ray_start_cmd})
 
     def add_if_absent(name: str, value: str) -> None:
-        if not _env_exists(name, env):
+        if not has_env(name, env):
             env.append({"name": name, "value": value})
 
     add_if_absent("RAY_PORT", port)
@@ -496,7 +482,7 @@ def _finish_pod(
     """KubeRay's BuildPod: serve label, volumes, the command, env vars, probes, owner."""
     meta = template["metadata"]
     spec = template["spec"]
-    labels = _dict(meta, "labels")
+    labels = dict_at(meta, "labels")
     if creator_crd(c) == RAYSERVICE_KIND:
         # Workers are gated by their readiness probe; the RayService controller flips
         # the head's label after checking its proxy.
@@ -523,8 +509,8 @@ def _finish_pod(
         ray["args"] = [f"{user_cmd} && {generated}" if user_cmd else generated]
 
     for init in spec.get("initContainers") or []:
-        env = _list(init, "env")
-        env.append({"name": "FQ_RAY_IP", "value": fqdn})
+        env = list_at(init, "env")
+        env.append({"name": FQ_RAY_IP_ENV, "value": fqdn})
         env.append({"name": "RAY_IP", "value": ray_ip_from_fqdn(fqdn)})
     _set_ray_container_env(c, ray, node_type, fqdn, port, ray_start_cmd, config)
 
@@ -580,10 +566,10 @@ def _head_template(c: RayCluster, config: OperatorConfig) -> tuple[dict[str, Any
             _without_empty(merge_autoscaler_overrides(autoscaler, c.spec.autoscaler_options))
         )
         if is_autoscaling_v2(c):
-            _list(ray, "env").append({"name": RAY_ENABLE_AUTOSCALER_V2_ENV, "value": "true"})
+            list_at(ray, "env").append({"name": RAY_ENABLE_AUTOSCALER_V2_ENV, "value": "true"})
             spec["restartPolicy"] = "Never"
         elif is_autoscaling_v1(c):
-            _list(ray, "env").append({"name": RAY_ENABLE_AUTOSCALER_V2_ENV, "value": "false"})
+            list_at(ray, "env").append({"name": RAY_ENABLE_AUTOSCALER_V2_ENV, "value": "false"})
 
     configure_gcs_fault_tolerance(template, c, NODE_TYPE_HEAD, params)
     _ensure_metrics_port(ray)
@@ -613,7 +599,7 @@ def build_head_pod(
         config,
         probes,
     )
-    annotations = _dict(pod["metadata"], "annotations")
+    annotations = dict_at(pod["metadata"], "annotations")
     annotations[UPGRADE_STRATEGY_RECREATE_HASH_ANNOTATION] = cluster_spec_hash(c)
     annotations[KUBERAY_VERSION_ANNOTATION] = config.kuberay_version
     return pod
@@ -646,7 +632,7 @@ def _worker_template(
     ray = spec["containers"][RAY_CONTAINER_INDEX]
     if config.enable_init_container_injection:
         # Workers must not start before the GCS answers; their raylet would give up.
-        _list(spec, "initContainers").append(_wait_gcs_ready_container(ray, fqdn, port, config))
+        list_at(spec, "initContainers").append(_wait_gcs_ready_container(ray, fqdn, port, config))
     # Many pods share this template: a fixed name would collide.
     meta.pop("name", None)
 

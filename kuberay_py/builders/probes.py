@@ -28,11 +28,12 @@ from kuberay_py.api.constants import (
     INJECTED_PROBES_ANNOTATION,
     PROBE_INJECTION_ANNOTATION,
     PROBES_GENERATION_ANNOTATION,
-    RAY_CONTAINER_INDEX,
     RAY_ORIGINATED_FROM_CRD_LABEL,
     RAYSERVICE_KIND,
     SERVE_PORT_NAME,
 )
+from kuberay_py.api.k8s_names import VersionError, parse_generic_version, version_less_than
+from kuberay_py.api.pod_template import ray_container
 from kuberay_py.api.raycluster import RayCluster
 
 __all__ = [
@@ -86,8 +87,6 @@ SERVE_WGET_TIMEOUT = READINESS_INITIAL_DELAY
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 #: Go's strconv.ParseInt(s, 10, 32) syntax: an optional sign, then ASCII digits only.
 _GO_DECIMAL = re.compile(r"[+-]?[0-9]+")
-#: k8s.io/apimachinery util/version's versionMatchRE; Go's `\s` is these five bytes.
-_GENERIC_VERSION = re.compile(r"[\t\n\f\r ]*v?([0-9]+(?:\.[0-9]+)*)(.*)")
 
 
 def probes_enabled(c: RayCluster, config: OperatorConfig) -> bool:
@@ -110,19 +109,11 @@ def supports_unified_health_check(ray_version: str | None) -> bool:
     """
     if not ray_version:
         return False
-    match = _GENERIC_VERSION.fullmatch(ray_version)
-    if match is None:
+    try:
+        version = parse_generic_version(ray_version)
+    except VersionError:
         return False
-    parts = match.group(1).split(".")
-    if len(parts) < 2 or (parts[0].startswith("0") and parts[0] != "0"):
-        return False
-    numbers = [int(p) for p in parts]
-    if any(n >= 2**64 for n in numbers):  # Go's ParseUint overflows
-        return False
-    width = max(len(numbers), len(UNIFIED_HEALTH_MIN_VERSION))
-    padded = numbers + [0] * (width - len(numbers))
-    minimum = list(UNIFIED_HEALTH_MIN_VERSION) + [0] * (width - len(UNIFIED_HEALTH_MIN_VERSION))
-    return padded >= minimum
+    return not version_less_than(version, UNIFIED_HEALTH_MIN_VERSION)
 
 
 def wget_health_command(timeout: int, port: int, path: str) -> str:
@@ -137,18 +128,6 @@ def _param_port(params: Mapping[str, str], key: str, default: int) -> int:
         return default
     value = int(raw)
     return value if _INT32_MIN <= value <= _INT32_MAX else default
-
-
-def _ray_container(template: Any) -> Mapping[str, Any]:
-    """Container 0 of a pod template; an empty mapping when the shape is wrong, so a bad
-    spec yields a decision (validation, not this module, reports it) instead of a crash."""
-    spec = template.get("spec") if isinstance(template, Mapping) else None
-    containers = spec.get("containers") if isinstance(spec, Mapping) else None
-    if isinstance(containers, list) and len(containers) > RAY_CONTAINER_INDEX:
-        container = containers[RAY_CONTAINER_INDEX]
-        if isinstance(container, Mapping):
-            return container
-    return {}
 
 
 def _serve_port(container: Mapping[str, Any]) -> int:
@@ -247,7 +226,7 @@ def decide_probes(c: RayCluster, config: OperatorConfig) -> Decision:
     decision: Decision = {}
     for group in c.spec.worker_group_specs or []:
         decision[group.group_name] = _group_probes(
-            _ray_container(group.template),
+            ray_container(group.template),
             group.ray_start_params or {},
             head=False,
             rayservice=rayservice,
@@ -255,7 +234,7 @@ def decide_probes(c: RayCluster, config: OperatorConfig) -> Decision:
         )
     head = c.spec.head_group_spec
     decision[HEAD_GROUP_NAME] = _group_probes(
-        _ray_container(head.template),
+        ray_container(head.template),
         head.ray_start_params or {},
         head=True,
         rayservice=rayservice,

@@ -16,16 +16,16 @@ from kuberay_py.api.constants import (
     RAY_NODE_TYPE_LABEL,
     REDIS_CLEANUP_JOB_SUFFIX,
     REDIS_USERNAME_ENV,
+    WAIT_FOR_TLS_INIT_CONTAINER_NAME,
 )
+from kuberay_py.api.pod_template import has_env
 from kuberay_py.api.raycluster import RayCluster
 from kuberay_py.builders.meta import controller_ref
 from kuberay_py.builders.names import check_label
+from kuberay_py.builders.ray_start import bash_command
 
 Json = dict[str, Any]
 
-#: The mTLS init container waits for the pod IP in the head certificate, which the
-#: cleanup pod never gets: left in, it would block the cleanup until it timed out.
-TLS_IP_SAN_INIT_CONTAINER_NAME = "wait-for-tls-ip-san"
 #: Best effort: the finalizer is removed after this anyway (KubeRay's 5 minutes).
 ACTIVE_DEADLINE_SECONDS = 300
 DEFAULT_RESOURCES: Json = {
@@ -77,10 +77,6 @@ def redis_cleanup_args(with_username: bool) -> list[str]:
     return [_DOCS_NOTE + "python -c " + _SCRIPT_PREAMBLE + call]
 
 
-def _container_command(config: OperatorConfig) -> list[str]:
-    return ["/bin/bash", "-cl" if config.login_shell else "-c", "--"]
-
-
 def build_redis_cleanup_job(c: RayCluster, head_pod: Json, config: OperatorConfig) -> Json:
     """`head_pod` is what `build_head_pod(c, config)` returns; it is not modified."""
     pod_meta: Json = copy.deepcopy(head_pod.get("metadata") or {})
@@ -91,14 +87,16 @@ def build_redis_cleanup_job(c: RayCluster, head_pod: Json, config: OperatorConfi
     ray_container: Json = pod_spec["containers"][RAY_CONTAINER_INDEX]
     pod_spec["containers"] = [ray_container]
     if "initContainers" in pod_spec:
+        # The mTLS init container waits for the pod IP in the head certificate, which the
+        # cleanup pod never gets: left in, it would block the cleanup until it timed out.
         pod_spec["initContainers"] = [
             ic
             for ic in pod_spec["initContainers"] or []
-            if ic.get("name") != TLS_IP_SAN_INIT_CONTAINER_NAME
+            if ic.get("name") != WAIT_FOR_TLS_INIT_CONTAINER_NAME
         ]
     env: list[Json] = list(ray_container.get("env") or [])
-    with_username = any(e.get("name") == REDIS_USERNAME_ENV for e in env)
-    ray_container["command"] = _container_command(config)
+    with_username = has_env(REDIS_USERNAME_ENV, env)
+    ray_container["command"] = bash_command(config)
     ray_container["args"] = redis_cleanup_args(with_username)
     ray_container.pop("livenessProbe", None)
     ray_container.pop("readinessProbe", None)

@@ -33,7 +33,6 @@ from kuberay_py.api.constants import (
     NODE_TYPE_WORKER,
     RAY_CLUSTER_LABEL,
     RAY_CLUSTER_SERVE_LABEL,
-    RAY_CONTAINER_INDEX,
     RAY_HEADLESS_WORKER_SVC_LABEL,
     RAY_ID_LABEL,
     RAY_NODE_TYPE_LABEL,
@@ -42,6 +41,7 @@ from kuberay_py.api.constants import (
     RAYCLUSTER_KIND,
     SERVE_PORT_NAME,
 )
+from kuberay_py.api.pod_template import ray_container
 from kuberay_py.api.raycluster import RayCluster
 from kuberay_py.builders.addresses import head_service_fqdn, head_service_name_for
 from kuberay_py.builders.errors import BuildError
@@ -113,10 +113,7 @@ def head_service_labels(c: RayCluster) -> dict[str, str]:
 
 
 def _head_container_ports(c: RayCluster) -> list[Json]:
-    containers = (c.spec.head_group_spec.template.get("spec") or {}).get("containers") or []
-    if len(containers) <= RAY_CONTAINER_INDEX:
-        return []
-    return list(containers[RAY_CONTAINER_INDEX].get("ports") or [])
+    return list(ray_container(c.spec.head_group_spec.template).get("ports") or [])
 
 
 def head_service_ports(c: RayCluster) -> dict[str, int]:
