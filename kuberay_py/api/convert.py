@@ -136,7 +136,7 @@ converter.register_structure_hook_func(lambda t: t is Any, _structure_any)
 # --- containers: cattrs' own would accept a string as a list of characters ---------------
 
 
-def _non_none(tp: Any) -> Any:
+def non_optional(tp: Any) -> Any:
     """`X | None` -> X; the models use Optional only to mean "may be absent"."""
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         args = [arg for arg in typing.get_args(tp) if arg is not type(None)]
@@ -145,12 +145,12 @@ def _non_none(tp: Any) -> Any:
     return tp
 
 
-def _is_optional(tp: Any) -> bool:
-    return _non_none(tp) is not tp
+def is_optional(tp: Any) -> bool:
+    return non_optional(tp) is not tp
 
 
 def _structure_optional_factory(tp: Any) -> StructureHook:
-    inner = converter.get_structure_hook(_non_none(tp))
+    inner = converter.get_structure_hook(non_optional(tp))
 
     def structure(value: Any, _: Any) -> Any:
         return None if value is None else inner(value, tp)
@@ -204,7 +204,7 @@ def _structure_dict_factory(tp: Any) -> StructureHook:
     return structure
 
 
-converter.register_structure_hook_factory(_is_optional, _structure_optional_factory)
+converter.register_structure_hook_factory(is_optional, _structure_optional_factory)
 converter.register_structure_hook_factory(_is_list, _structure_list_factory)
 converter.register_structure_hook_factory(_is_dict, _structure_dict_factory)
 
@@ -237,7 +237,7 @@ def _structure_factory(cls: Any) -> StructureHook:
                 continue
             hook = hooks.get(field.name)
             if hook is None:
-                hook = hooks[field.name] = converter.get_structure_hook(_non_none(field.type))
+                hook = hooks[field.name] = converter.get_structure_hook(non_optional(field.type))
             try:
                 kwargs[field.name] = hook(value, field.type)
             except FieldError as err:

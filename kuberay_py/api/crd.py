@@ -17,7 +17,6 @@ which keeps the CRD a few hundred lines instead of KubeRay's 17,000.
 
 from __future__ import annotations
 
-import types
 import typing
 from typing import Any, Final
 
@@ -25,7 +24,7 @@ import attrs
 import yaml
 
 from kuberay_py.api import constants
-from kuberay_py.api.convert import wire_name
+from kuberay_py.api.convert import is_optional, non_optional, wire_name
 from kuberay_py.api.defaults import NETWORK_POLICY_MODE_DEFAULT, WORKER_GROUP_DEFAULTS
 from kuberay_py.api.raycluster import (
     AuthOptions,
@@ -314,21 +313,9 @@ TYPE_DESCRIPTIONS: Final[dict[type, str]] = {
 }
 
 
-def _non_none(tp: Any) -> Any:
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        args = [arg for arg in typing.get_args(tp) if arg is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return tp
-
-
-def _is_optional(tp: Any) -> bool:
-    return _non_none(tp) is not tp
-
-
 def schema_for_type(tp: Any) -> Schema:
     """The structural schema of a model attribute's Python type."""
-    tp = _non_none(tp)
+    tp = non_optional(tp)
     if tp is str:
         return {"type": "string"}
     if tp is bool:
@@ -367,7 +354,7 @@ def model_schema(cls: type) -> Schema:
         if description:
             schema["description"] = description
         properties[name] = schema
-        if not _is_optional(field.type) and cls is not RayCluster:
+        if not is_optional(field.type) and cls is not RayCluster:
             required.append(name)
     out: Schema = {"type": "object", "properties": properties}
     if required:

@@ -8,9 +8,12 @@ the arithmetic exact (`Fraction`, never float rounding).
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
+
+import attrs
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
@@ -57,14 +60,12 @@ def parse_quantity(value: str | int | float) -> Fraction:
 
 def cpu_millis(value: str | int | float) -> int:
     """CPU in millicores, rounded up as kube does for sub-millicore requests."""
-    q = parse_quantity(value) * 1000
-    return int(-(-q.numerator // q.denominator))
+    return math.ceil(parse_quantity(value) * 1000)
 
 
 def memory_bytes(value: str | int | float) -> int:
     """Memory (or any integer resource) in base units, rounded up."""
-    q = parse_quantity(value)
-    return int(-(-q.numerator // q.denominator))
+    return math.ceil(parse_quantity(value))
 
 
 # --- formatting ---------------------------------------------------------------------------
@@ -135,3 +136,32 @@ def format_quantity(value: Fraction | int, fmt: QuantityFormat = "DecimalSI") ->
     if fmt == "DecimalExponent" or exponent not in _DECIMAL_SUFFIXES:
         return f"{sign}{mantissa}" + (f"e{exponent}" if exponent else "")
     return f"{sign}{mantissa}{_DECIMAL_SUFFIXES[exponent]}"
+
+
+# --- sums ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Amount:
+    """A quantity with the format Kubernetes prints it in. Sums keep the format of the first
+    non-zero operand, as apimachinery's Quantity.Add does, so "1Gi" + "1Gi" prints "2Gi"
+    and not "2147483648" (quota status and RayCluster desired resources both show sums)."""
+
+    value: Fraction
+    fmt: QuantityFormat = "DecimalSI"
+
+    def __add__(self, other: Amount) -> Amount:
+        fmt = other.fmt if self.value == 0 else self.fmt
+        return Amount(self.value + other.value, fmt)
+
+    def __str__(self) -> str:
+        return format_quantity(self.value, self.fmt)
+
+
+def amount(raw: Any) -> Amount | None:
+    """A written quantity ("500m", "2Gi", 3) as an Amount; None when it is not one, which
+    nothing that counts resources (a scheduler, a quota) can count either."""
+    try:
+        return Amount(parse_quantity(raw), quantity_format(raw))
+    except (ValueError, TypeError, AttributeError):
+        return None

@@ -12,6 +12,7 @@ spec) is never touched.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -56,11 +57,6 @@ def _quantity(value: Any) -> Fraction:
         return parse_quantity(value)
     except (TypeError, ValueError):
         return Fraction(0)
-
-
-def _ceil(q: Fraction) -> int:
-    """kube's `Quantity.Value()`: the integer value rounded up ("500m" cpu -> 1)."""
-    return -(-q.numerator // q.denominator)
 
 
 def go_float(value: float) -> str:
@@ -118,12 +114,13 @@ def apply_group_resources(
         except (TypeError, ValueError):
             continue  # KubeRay skips (and logs) a resource it cannot parse.
         normalized = name.lower()
+        # Integers as kube's Quantity.Value() gives them: rounded up ("500m" cpu -> 1).
         if normalized == "cpu":
-            out["num-cpus"] = str(_ceil(q))
+            out["num-cpus"] = str(math.ceil(q))
         elif normalized == "memory":
-            out["memory"] = str(_ceil(q))
+            out["memory"] = str(math.ceil(q))
         elif is_gpu_resource_key(normalized):
-            out["num-gpus"] = str(_ceil(q))
+            out["num-gpus"] = str(math.ceil(q))
         else:
             custom[name] = float(q)
     if custom:
@@ -191,7 +188,7 @@ def _add_accelerators(params: dict[str, str], limits: Mapping[str, Any]) -> None
     for key in sorted(limits):
         value = _quantity(limits[key])
         if "num-gpus" not in params and is_gpu_resource_key(key) and value != 0:
-            params["num-gpus"] = str(_ceil(value))
+            params["num-gpus"] = str(math.ceil(value))
         if not accelerator_done and key in CUSTOM_ACCELERATORS and value != 0:
             ray_name = CUSTOM_ACCELERATORS[key]
             if ray_name not in resources:
@@ -215,11 +212,11 @@ def add_container_resources(
         if cpu == 0:
             cpu = _quantity(requests.get("cpu", 0))
         if cpu != 0:
-            out["num-cpus"] = str(_ceil(cpu))
+            out["num-cpus"] = str(math.ceil(cpu))
     if "memory" not in out:
         memory = _quantity(limits.get("memory", 0))
         if memory != 0:
-            out["memory"] = str(_ceil(memory))
+            out["memory"] = str(math.ceil(memory))
     _add_accelerators(out, limits)
     return out
 

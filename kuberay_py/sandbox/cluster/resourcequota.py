@@ -33,15 +33,9 @@ from collections.abc import Callable, Iterable
 from fractions import Fraction
 from typing import Any
 
-import attrs
 import structlog
 
-from kuberay_py.api.quantity import (
-    QuantityFormat,
-    format_quantity,
-    parse_quantity,
-    quantity_format,
-)
+from kuberay_py.api.quantity import Amount, amount
 from kuberay_py.sandbox.clock import SandboxClock
 from kuberay_py.sandbox.cluster.informer import Informer, KeyQueue, supervise
 from kuberay_py.sandbox.registry import errors
@@ -77,33 +71,9 @@ MUST_SPECIFY = frozenset(
 _COMPUTE = ("cpu", "memory", "ephemeral-storage")
 
 
-@attrs.frozen
-class Amount:
-    """A quantity with the format kube prints it in (sums keep the first operand's)."""
-
-    value: Fraction
-    fmt: QuantityFormat = "DecimalSI"
-
-    def __add__(self, other: Amount) -> Amount:
-        # apimachinery's Quantity.Add: a zero receiver takes the other side's format.
-        fmt = other.fmt if self.value == 0 else self.fmt
-        return Amount(self.value + other.value, fmt)
-
-    def __str__(self) -> str:
-        return format_quantity(self.value, self.fmt)
-
-
 ONE = Amount(Fraction(1))
 ZERO = Amount(Fraction(0))
 ResourceList = dict[str, Amount]
-
-
-def amount(raw: Any) -> Amount | None:
-    """A written quantity ("500m", "2Gi", 3) as an Amount; None when it is not one."""
-    try:
-        return Amount(parse_quantity(raw), quantity_format(raw))
-    except (ValueError, TypeError, AttributeError):
-        return None
 
 
 def _add(into: ResourceList, other: ResourceList) -> None:
