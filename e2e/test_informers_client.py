@@ -37,6 +37,8 @@ from kuberay_py.sandbox.http.faults import FaultRule
 from kuberay_py.sandbox.server import Sandbox
 
 MANIFESTS = Path(__file__).parent / "manifests"
+#: The CRD users apply, generated from the models (`make manifests`).
+CRD_FILE = Path(__file__).parents[1] / "manifests" / "crd" / "ray.io_rayclusters.yaml"
 FAST_RETRY = RetryPolicy(attempts=4, base=0.01, cap=0.05)
 
 
@@ -141,7 +143,7 @@ async def test_typed_errors(client: KubeClient) -> None:
 
 
 async def test_crd_resource_with_status_subresource(client: KubeClient) -> None:
-    crd = yaml.safe_load((MANIFESTS / "raycluster-crd.yaml").read_text())
+    crd = yaml.safe_load(CRD_FILE.read_text())
     await client.create(CRDS, crd)
     sample = yaml.safe_load((MANIFESTS / "raycluster-sample.yaml").read_text())
     sample["metadata"].pop("namespace", None)

@@ -21,6 +21,8 @@ from kuberay_py.runtime.testing import eventually
 from kuberay_py.sandbox.server import Sandbox
 
 MANIFESTS = Path(__file__).parent / "manifests"
+#: The CRD users apply, generated from the models (`make manifests`).
+CRD_FILE = Path(__file__).parents[1] / "manifests" / "crd" / "ray.io_rayclusters.yaml"
 
 
 def _pods_rt(sandbox: Sandbox) -> Any:
@@ -143,7 +145,7 @@ async def test_get_watch_prints_a_later_change(kubectl: Kubectl, sandbox: Sandbo
 
 
 async def test_crd_printer_columns(kubectl: Kubectl) -> None:
-    created = (await kubectl("create", "-f", str(MANIFESTS / "raycluster-crd.yaml"))).check()
+    created = (await kubectl("create", "-f", str(CRD_FILE))).check()
     assert "customresourcedefinition.apiextensions.k8s.io/rayclusters.ray.io created" in created.out
 
     async def served() -> bool:

@@ -10,10 +10,12 @@ from pathlib import Path
 from e2e.conftest import Kubectl
 
 MANIFESTS = Path(__file__).parent / "manifests"
+#: The CRD users apply, generated from the models (`make manifests`).
+CRD_FILE = Path(__file__).parents[1] / "manifests" / "crd" / "ray.io_rayclusters.yaml"
 
 
 async def _install_raycluster_crd(kubectl: Kubectl) -> None:
-    (await kubectl("apply", "-f", str(MANIFESTS / "raycluster-crd.yaml"))).check()
+    (await kubectl("apply", "-f", str(CRD_FILE))).check()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         res = await kubectl("api-resources", "--api-group=ray.io", "-o", "name")
@@ -48,7 +50,8 @@ async def test_explain_and_apply_a_custom_resource(kubectl: Kubectl, tmp_path: P
         .read_text()
         .replace(
             "    replicas: 1\n",
-            "    replicas: 1\n    minReplicas: 0\n    maxReplicas: 2147483647\n",
+            "    replicas: 1\n    minReplicas: 0\n    maxReplicas: 2147483647\n"
+            "    numOfHosts: 1\n    priority: 0\n",
         )
     )
     first = (await kubectl("apply", "-f", str(sample))).check().out

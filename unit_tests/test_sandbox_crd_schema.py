@@ -12,7 +12,7 @@ from kuberay_py.sandbox.registry import crd_schema, crds
 from kuberay_py.sandbox.registry.catalog import ResourceType
 from kuberay_py.sandbox.registry.errors import Cause, invalid
 
-CRD_FILE = Path(__file__).parent.parent / "e2e" / "manifests" / "raycluster-crd.yaml"
+CRD_FILE = Path(__file__).parent.parent / "manifests" / "crd" / "ray.io_rayclusters.yaml"
 SAMPLE_FILE = Path(__file__).parent.parent / "e2e" / "manifests" / "raycluster-sample.yaml"
 
 
@@ -143,6 +143,8 @@ def test_type_error_prints_the_actual_type_like_kube() -> None:
     rt = _ray_rt()
     obj = yaml.safe_load(SAMPLE_FILE.read_text())
     obj["spec"]["workerGroupSpecs"][0]["replicas"] = "many"
+    # As the API server does: defaults (the required min/maxReplicas) before validation.
+    crd_schema.default_and_prune(rt, obj)
     assert crd_schema.validate(rt, obj, None) == [
         Cause(
             "FieldValueTypeInvalid",

@@ -14,7 +14,7 @@ from kuberay_py.sandbox.openapi.definitions import convert
 from kuberay_py.sandbox.registry import crds
 from kuberay_py.sandbox.registry.catalog import Catalog
 
-CRD_FILE = Path(__file__).parent.parent / "e2e" / "manifests" / "raycluster-crd.yaml"
+CRD_FILE = Path(__file__).parent.parent / "manifests" / "crd" / "ray.io_rayclusters.yaml"
 
 
 def _ray_catalog() -> Catalog:

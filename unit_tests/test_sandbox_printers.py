@@ -15,7 +15,7 @@ from kuberay_py.sandbox.registry.printers import human_duration, jsonpath_first,
 
 NOW = datetime.datetime(2025, 1, 10, 12, 0, 0, tzinfo=datetime.UTC)
 CATALOG = Catalog()
-CRD_FILE = Path(__file__).parent.parent / "e2e" / "manifests" / "raycluster-crd.yaml"
+CRD_FILE = Path(__file__).parent.parent / "manifests" / "crd" / "ray.io_rayclusters.yaml"
 
 
 def ago(seconds: float) -> str:
