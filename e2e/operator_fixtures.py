@@ -22,10 +22,10 @@ import pytest
 from e2e.operator_support import (
     TEST_USER_AGENT,
     TIME_SCALE,
+    CleanupRuntime,
     Kubectl,
     KubectlResult,
     OperatorSandbox,
-    RayRuntime,
 )
 from kuberay_py.api.config import OperatorConfig
 from kuberay_py.controllers.install import install_crds
@@ -41,8 +41,8 @@ def operator_config() -> OperatorConfig:
 
 
 @pytest.fixture
-def ray_runtime() -> RayRuntime:
-    return RayRuntime()
+def cleanup_runtime() -> CleanupRuntime:
+    return CleanupRuntime()
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ async def operator_sandbox(
     tmp_path: Path,
     request: pytest.FixtureRequest,
     operator_config: OperatorConfig,
-    ray_runtime: RayRuntime,
+    cleanup_runtime: CleanupRuntime,
 ) -> AsyncIterator[OperatorSandbox]:
     """A sandbox with an audit log, the CRDs installed and the operator running."""
     if request.config.getoption("--backend") != "sandbox":
@@ -61,9 +61,13 @@ async def operator_sandbox(
         kubeconfig_out=kubeconfig,
         audit_log=str(tmp_path / "audit.log"),
         bookmark_interval=1.0,
-        runtime=ray_runtime,
     )
-    async with Sandbox(config) as sb:
+    sb = Sandbox(config)
+    # Wrap the default runtime (built with the sandbox's registry); kubelets take the
+    # runtime when the sandbox starts.
+    cleanup_runtime.inner = sb.runtime
+    sb.runtime = cleanup_runtime
+    async with sb:
         operator_client = await KubeClient.from_config(kubeconfig)
         client = await KubeClient.from_config(kubeconfig, user_agent=TEST_USER_AGENT)
         stop = asyncio.Event()

@@ -38,7 +38,7 @@ from kuberay_py.kube import (
     Resource,
 )
 from kuberay_py.runtime.testing import eventually
-from kuberay_py.sandbox.containers.base import ContainerContext
+from kuberay_py.sandbox.containers.base import ContainerContext, ContainerHandle, ContainerRuntime
 from kuberay_py.sandbox.containers.noop import NoopContainer, NoopRuntime
 from kuberay_py.sandbox.http.audit import count_requests
 from kuberay_py.sandbox.server import Sandbox
@@ -48,43 +48,40 @@ TIME_SCALE = 0.05
 TEST_USER_AGENT = "compat-e2e/1.0"
 OPERATOR_USER_AGENT_PREFIX = "kuberay-py/"
 Obj = dict[str, Any]
-#: The init container KubeRay adds to workers (reference section 1.7).
-WAIT_GCS_READY = "wait-gcs-ready"
 
 
-class RayRuntime(NoopRuntime):
-    """The noop runtime, plus the two containers whose exit matters to KubeRay.
+class CleanupRuntime:
+    """The sandbox's default runtime, with the Redis cleanup script under test control.
 
-    The sandbox runs no Ray, Redis or Python, and noop containers never exit, so:
-
-    - `wait-gcs-ready` (the init container KubeRay puts on workers) exits 0 at once,
-      as `ray health-check` does against a head whose GCS is up; otherwise no worker
-      would ever leave `Init:0/1`;
-    - the Redis cleanup Job's container exits `cleanup_exit_code` after
-      `cleanup_run_seconds` simulated seconds (0: the storage namespace was wiped),
-      or runs forever when the code is None (Redis unreachable, the script retrying).
-
-    Every other container behaves as under the default runtime.
+    The default (`RayNodeRuntime`) already lets `wait-gcs-ready` exit once the head runs
+    and the cleanup container exit 0 at once. The cleanup's environment is a copy of the
+    head's, so the noop runtime's exit switches cannot target it alone; instead the Job's
+    container here exits `exit_code` after `run_seconds` simulated seconds (0: the
+    storage namespace was wiped), or runs forever when `exit_code` is None (Redis
+    unreachable, the script still retrying). Everything else goes to `inner`.
     """
 
     def __init__(self) -> None:
-        self.cleanup_exit_code: int | None = 0
-        self.cleanup_run_seconds = 0.0
-        self.cleanup_starts = 0
+        self.inner: ContainerRuntime = NoopRuntime()
+        self.exit_code: int | None = 0
+        self.run_seconds = 0.0
+        self.starts = 0
 
-    async def start(self, ctx: ContainerContext) -> NoopContainer:
+    async def start(self, ctx: ContainerContext) -> ContainerHandle:
         labels = (ctx.pod.get("metadata") or {}).get("labels") or {}
-        if ctx.init and ctx.container.get("name") == WAIT_GCS_READY:
-            return NoopContainer(0.0, 0)
         if labels.get(RAY_NODE_TYPE_LABEL) != NODE_TYPE_REDIS_CLEANUP:
-            return await super().start(ctx)
-        self.cleanup_starts += 1
-        if self.cleanup_exit_code is None:
+            return await self.inner.start(ctx)
+        self.starts += 1
+        if self.exit_code is None:
             return NoopContainer(None, 0)
-        seconds = self.cleanup_run_seconds
-        return NoopContainer(
-            ctx.clock.scaled(seconds) if ctx.clock else seconds, self.cleanup_exit_code
-        )
+        seconds = ctx.clock.scaled(self.run_seconds) if ctx.clock else self.run_seconds
+        return NoopContainer(seconds, self.exit_code)
+
+    async def probe(self, ctx: ContainerContext, handle: ContainerHandle, probe: Obj) -> bool:
+        return await self.inner.probe(ctx, handle, probe)
+
+    async def stop(self, ctx: ContainerContext, handle: ContainerHandle, grace: float) -> int:
+        return await self.inner.stop(ctx, handle, grace)
 
 
 class OperatorSandbox(NamedTuple):

@@ -18,10 +18,11 @@ import yaml
 
 from e2e.operator_support import (
     NAMESPACE,
+    OPERATOR_USER_AGENT_PREFIX,
     SAMPLES,
+    CleanupRuntime,
     Kubectl,
     OperatorSandbox,
-    RayRuntime,
     assert_valid_kubernetes,
     condition,
     events_about,
@@ -270,6 +271,14 @@ async def test_sample_converges_to_kuberay_pods_services_status_and_columns(
     }, table
     assert re.fullmatch(r"\d+s|\d+m\d*s?", row["AGE"]), row["AGE"]
 
+    wide = (await operator_kubectl("get", "raycluster", name, "-o", "wide")).check().out
+    wide_row = table_row(*wide.splitlines()[:2])
+    assert {k: wide_row.get(k) for k in ("TPUS", "HEAD POD IP", "HEAD SERVICE IP")} == {
+        "TPUS": "0",
+        "HEAD POD IP": status["head"]["podIP"],
+        "HEAD SERVICE IP": status["head"]["serviceIP"],
+    }, wide
+
     # -- KubeRay's Events for what it created (events.k8s.io/v1, reason + action)
     events = await events_about(client, uid)
     notes = {(e["reason"], e.get("action"), e.get("note")) for e in events}
@@ -439,12 +448,12 @@ async def _gone(client: KubeClient, name: str) -> bool:
 
 
 async def test_deleting_a_gcs_ft_cluster_runs_the_redis_cleanup_job_then_drops_the_finalizer(
-    operator_sandbox: OperatorSandbox, operator_kubectl: Kubectl, ray_runtime: RayRuntime
+    operator_sandbox: OperatorSandbox, operator_kubectl: Kubectl, cleanup_runtime: CleanupRuntime
 ) -> None:
-    _, _, client = operator_sandbox
-    ray_runtime.cleanup_exit_code = 0
+    sb, _, client = operator_sandbox
+    cleanup_runtime.exit_code = 0
     # Long enough (2 s real) to find the running Job before it completes and is collected.
-    ray_runtime.cleanup_run_seconds = 40
+    cleanup_runtime.run_seconds = 40
     cluster = await _ft_cluster_ready(operator_kubectl, client, {})
     name, uid = cluster["metadata"]["name"], cluster["metadata"]["uid"]
     await client.delete(RAYCLUSTERS, name, NAMESPACE)
@@ -462,11 +471,24 @@ async def test_deleting_a_gcs_ft_cluster_runs_the_redis_cleanup_job_then_drops_t
     assert labels.get("ray.io/cluster") == name, labels
     assert owned_by(found, uid)
     await eventually(lambda: _gone(client, name), timeout=30)
-    assert ray_runtime.cleanup_starts >= 1
+    assert cleanup_runtime.starts >= 1
+    # KubeRay deletes the pods first and starts the cleanup only once the head is gone
+    # (the GCS must have stopped writing to Redis).
+    order = [
+        (e["verb"], (e.get("objectRef") or {}).get("resource"))
+        for e in sb.audit_events()
+        if str(e.get("userAgent", "")).startswith(OPERATOR_USER_AGENT_PREFIX)
+        and e["verb"] in ("delete", "deletecollection", "create")
+        and (e.get("objectRef") or {}).get("resource") in ("pods", "jobs")
+    ]
+    job_create = order.index(("create", "jobs"))
+    assert any(verb != "create" for verb, res in order[:job_create] if res == "pods"), order
     # The Job completed (the GC removes it with the cluster, so look at the Events).
     events = await events_about(client, uid)
     reasons = [e["reason"] for e in events]
     assert "CreatedRedisCleanupJob" in reasons, reasons
+    for event in events:
+        assert_valid_kubernetes(event)
     assert "ForceDeletedStuckCluster" not in reasons, reasons
     job_events = [
         e
@@ -489,11 +511,11 @@ async def _job_events(client: KubeClient, job: str) -> list[tuple[str, str]]:
 
 
 async def test_a_failed_redis_cleanup_job_still_releases_the_cluster(
-    operator_sandbox: OperatorSandbox, operator_kubectl: Kubectl, ray_runtime: RayRuntime
+    operator_sandbox: OperatorSandbox, operator_kubectl: Kubectl, cleanup_runtime: CleanupRuntime
 ) -> None:
     """KubeRay removes the finalizer when the Job finished, Failed included (section 4.4)."""
     _, _, client = operator_sandbox
-    ray_runtime.cleanup_exit_code = 1
+    cleanup_runtime.exit_code = 1
     cluster = await _ft_cluster_ready(operator_kubectl, client, {})
     name, uid = cluster["metadata"]["name"], cluster["metadata"]["uid"]
     await client.delete(RAYCLUSTERS, name, NAMESPACE)
@@ -506,23 +528,24 @@ async def test_a_failed_redis_cleanup_job_still_releases_the_cluster(
 
 
 async def test_a_stuck_redis_cleanup_is_force_finalized_after_the_annotated_timeout(
-    operator_sandbox: OperatorSandbox, operator_kubectl: Kubectl, ray_runtime: RayRuntime
+    operator_sandbox: OperatorSandbox, operator_kubectl: Kubectl, cleanup_runtime: CleanupRuntime
 ) -> None:
     _, _, client = operator_sandbox
-    ray_runtime.cleanup_exit_code = None  # the cleanup script never returns
+    cleanup_runtime.exit_code = None  # the cleanup script never returns
     cluster = await _ft_cluster_ready(
         operator_kubectl, client, {"ray.io/gcs-ft-deletion-timeout": "1"}
     )
     name, uid = cluster["metadata"]["name"], cluster["metadata"]["uid"]
     await client.delete(RAYCLUSTERS, name, NAMESPACE)
     await eventually(lambda: _gone(client, name), timeout=30)
-    assert ray_runtime.cleanup_starts >= 1, "the cleanup Job never ran a pod"
+    assert cleanup_runtime.starts >= 1, "the cleanup Job never ran a pod"
     job_events = await _job_events(client, f"{name}-redis-cleanup")
     assert not [r for r, _ in job_events if r in ("Completed", "BackoffLimitExceeded")], job_events
     forced = [
         e for e in await events_about(client, uid) if e["reason"] == "ForceDeletedStuckCluster"
     ]
     assert len(forced) == 1, forced
+    assert_valid_kubernetes(forced[0])
     assert forced[0]["type"] == "Warning"
     assert forced[0].get("action") == "Cleanup"
     assert re.fullmatch(
