@@ -261,7 +261,14 @@ async def test_a_converged_cluster_is_not_written_on_periodic_passes(
         same = before["metadata"]["resourceVersion"] == after["metadata"]["resourceVersion"]
         return after if same and len(operator_writes(sb)) == writes else None
 
-    first = copy.deepcopy(await eventually(settled, timeout=20))
+    try:
+        first = copy.deepcopy(await eventually(settled, timeout=20))
+    except AssertionError:
+        recent = [(e["verb"], e.get("objectRef")) for e in operator_writes(sb)[-10:]]
+        raise AssertionError(
+            "the operator never went three passes without writing over a ready cluster; "
+            f"its last writes: {recent}"
+        ) from None
     writes_before = len(operator_writes(sb))
     passes_before = reconciles("raycluster")
 
