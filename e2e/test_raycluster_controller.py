@@ -37,10 +37,9 @@ WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 
 Obj = dict[str, Any]
 
-#: The sandbox's default (noop) container runtime never ends an init container, so the
-#: `wait-gcs-ready` init container would hold every worker in Init: these tests are
-#: about the controller, not about Ray starting, so it is switched off here.
-CONFIG = OperatorConfig(enable_init_container_injection=False)
+#: The operator's defaults: probe injection and the `wait-gcs-ready` init container on
+#: (the sandbox's runtime ends it once the head runs).
+CONFIG = OperatorConfig()
 
 
 def raycluster(replicas: int) -> Obj:

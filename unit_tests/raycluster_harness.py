@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from kuberay_py.api.config import OperatorConfig
 from kuberay_py.api.convert import raycluster_from_dict
 from kuberay_py.builders.probes import decide_probes, encode_decision
+from kuberay_py.controllers.metrics import raycluster_metrics_for_manager
 from kuberay_py.controllers.raycluster import RayClusterReconciler
 from kuberay_py.kube import EVENTS_V1, PODS, RAYCLUSTERS, Resource
 from kuberay_py.runtime import Controller, Manager, Request
@@ -163,7 +164,11 @@ class Harness:
         self.mgr = Manager(
             self.kube, registry=CollectorRegistry(), health_address=None, metrics_address=None
         )
-        kwargs: dict[str, Any] = {"token": lambda: "dG9rZW4=", "rng": random.Random(7)}
+        kwargs: dict[str, Any] = {
+            "token": lambda: "dG9rZW4=",
+            "rng": random.Random(7),
+            "metrics": raycluster_metrics_for_manager(self.mgr),
+        }
         if clock is not None:
             kwargs["clock"] = clock
         self.reconciler = RayClusterReconciler(self.mgr, self.kube, self.config, **kwargs)

@@ -79,6 +79,36 @@ async def test_ready_status_then_an_unchanged_pass_writes_nothing() -> None:
         assert {v: after[v] - before[v] for v in after if after[v] != before[v]} == {}
 
 
+async def test_kuberay_metrics_follow_the_cluster_and_are_forgotten_with_it() -> None:
+    async with Harness() as h:
+        await h.apply(raycluster(replicas=1))
+        await converged(h, 1)
+        registry = h.mgr.registry
+        assert registry is not None
+        uid = h.cluster()["metadata"]["uid"]
+        labels = {"name": "rc", "namespace": NS, "uid": uid}
+        info = {**labels, "owner_kind": "None"}
+        assert registry.get_sample_value("kuberay_cluster_info", info) == 1
+        assert (
+            registry.get_sample_value(
+                "kuberay_cluster_condition_provisioned", {**labels, "condition": "false"}
+            )
+            == 1
+        )
+        await h.run_pods()
+        await eventually(lambda: (h.cluster().get("status") or {}).get("state") == "ready")
+        duration = registry.get_sample_value("kuberay_cluster_provisioned_duration_seconds", labels)
+        assert duration is not None and duration >= 0
+        await h.kube.delete(RAYCLUSTERS, "rc", NS)
+        await eventually(
+            lambda: (
+                registry.get_sample_value("kuberay_cluster_provisioned_duration_seconds", labels)
+                is None
+            )
+        )
+        assert registry.get_sample_value("kuberay_cluster_info", info) is None
+
+
 async def test_progress_changes_are_coalesced_into_one_status_write() -> None:
     async with Harness() as h:
         await h.apply(raycluster(replicas=2))

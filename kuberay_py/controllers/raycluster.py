@@ -47,6 +47,7 @@ from kuberay_py.builders.raycluster_status import (
     calculate_status,
     status_changed,
 )
+from kuberay_py.controllers.metrics import raycluster_metrics_for_manager
 from kuberay_py.controllers.raycluster_children import (
     SECRET_SELECTOR,
     TokenFactory,
@@ -416,5 +417,6 @@ def add_raycluster_controller(
     max_concurrent_reconciles: int = 1,
 ) -> Controller:
     """Register the RayCluster controller with `mgr` (what an embedding operator calls)."""
-    reconciler = RayClusterReconciler(mgr, client, config)
+    metrics = raycluster_metrics_for_manager(mgr)
+    reconciler = RayClusterReconciler(mgr, client, config, metrics=metrics)
     return reconciler.register(max_concurrent_reconciles=max_concurrent_reconciles)
