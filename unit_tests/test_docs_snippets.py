@@ -150,3 +150,11 @@ def test_metric_table_is_what_the_operator_exports() -> None:
     exported = {m.name for m in RayClusterMetrics(CollectorRegistry()).describe()}
     rows = _table_rows(OPERATOR_DOC.read_text(), r"`kuberay_[a-z_]+`")
     assert {cells[0].strip("`") for cells in rows} == exported
+
+
+def test_status_coalescing_window_named_in_the_docs_exists() -> None:
+    from kuberay_py.controllers import raycluster_status_writes
+
+    text = OPERATOR_DOC.read_text()
+    assert "`COALESCE_SECONDS` in `kuberay_py/controllers/raycluster_status_writes.py`" in text
+    assert raycluster_status_writes.COALESCE_SECONDS > 0
