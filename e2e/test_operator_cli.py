@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from e2e.test_sandbox_cli import start_sandbox
 from kuberay_py.api.crd import render_crds
+from kuberay_py.cli import build_parser
 from kuberay_py.demo import run_scenario
 from kuberay_py.runtime.testing import eventually
 
@@ -87,3 +90,34 @@ async def test_raycluster_demo_shows_the_cluster_ready_then_healed() -> None:
     assert "RayCluster is ready again" in text
     assert "replacement" in text
     assert "DESIRED WORKERS" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{not json", "not JSON"),
+        ('{"requests": {"cpu": "lots"}}', "cpu: not a Kubernetes quantity"),
+        ('{"claims": []}', 'expected {"requests"'),
+    ],
+)
+def test_operator_refuses_bad_cleanup_job_resources(
+    value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["operator", "--redis-cleanup-job-resources", value])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_operator_cleanup_job_flags_parse() -> None:
+    args = build_parser().parse_args(
+        [
+            "operator",
+            "--redis-cleanup-job-resources",
+            '{"requests": {"cpu": "100m"}}',
+            "--gcs-ft-deletion-timeout-seconds",
+            "600",
+        ]
+    )
+    assert args.redis_cleanup_job_resources == {"requests": {"cpu": "100m"}}
+    assert args.gcs_ft_deletion_timeout_seconds == 600

@@ -9,15 +9,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from kuberay_py import __version__
+
+if TYPE_CHECKING:
+    from kuberay_py.kube import KubeClient
 
 
 def configure_logging(level: str | None = None) -> None:
@@ -88,6 +93,29 @@ def _address(text: str) -> str | None:
     return f"{host or '0.0.0.0'}:{port}"
 
 
+def _resource_requirements(text: str) -> dict[str, Any]:
+    """A core/v1 ResourceRequirements as JSON, checked before the operator starts."""
+    from kuberay_py.api.quantity import parse_quantity
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict) or not set(value) <= {"requests", "limits"}:
+        raise argparse.ArgumentTypeError('expected {"requests": {...}, "limits": {...}}')
+    for part in value.values():
+        if not isinstance(part, dict):
+            raise argparse.ArgumentTypeError("requests and limits must be objects")
+        for name, quantity in part.items():
+            try:
+                parse_quantity(quantity)
+            except (ValueError, TypeError):
+                raise argparse.ArgumentTypeError(
+                    f"{name}: not a Kubernetes quantity: {quantity!r}"
+                ) from None
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kuberay-py", description="A Kubernetes operator for Ray, with an embedded sandbox."
@@ -128,7 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     operator = commands.add_parser("operator", help="run the RayCluster operator")
-    operator.add_argument("--kubeconfig", default=None, help="default: in-cluster, else ~/.kube")
+    operator.add_argument(
+        "--kubeconfig",
+        default=None,
+        help="default: $KUBECONFIG, else in-cluster, else ~/.kube/config",
+    )
     operator.add_argument(
         "--namespace",
         action="append",
@@ -162,6 +194,21 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="inject KubeRay's liveness/readiness probes (default: on, or ENABLE_PROBES_INJECTION)",
+    )
+
+    operator.add_argument(
+        "--gcs-ft-deletion-timeout-seconds",
+        type=_node_count,
+        default=None,
+        help="force-remove the Redis cleanup finalizer after this long "
+        "(default 300; the annotation ray.io/gcs-ft-deletion-timeout wins)",
+    )
+    operator.add_argument(
+        "--redis-cleanup-job-resources",
+        type=_resource_requirements,
+        default=None,
+        help="the Redis cleanup Job container's resources as JSON, e.g. "
+        '\'{"requests": {"cpu": "100m"}}\' ({} for none; default 200m/256Mi request=limit)',
     )
 
     commands.add_parser("manifests", help="print the CRDs generated from the models")
@@ -203,7 +250,10 @@ async def _sandbox_up(args: argparse.Namespace) -> int:
     operator: asyncio.Task[int] | None = None
     if args.operator:
         assert sandbox.kubeconfig_path is not None  # --kubeconfig-out is required
-        operator = asyncio.create_task(_operator_on_sandbox(sandbox.kubeconfig_path, stop))
+        # The CRDs go in before the ready line: a script that applies a RayCluster right
+        # after reading it must not meet "the server could not find the requested resource".
+        client = await _client_with_crds(sandbox.kubeconfig_path)
+        operator = asyncio.create_task(_operator_on_sandbox(client, stop))
     print(f"sandbox ready: server={sandbox.url} kubeconfig={sandbox.kubeconfig_path}", flush=True)
     await stop.wait()
     code = 0
@@ -213,16 +263,21 @@ async def _sandbox_up(args: argparse.Namespace) -> int:
     return code
 
 
-async def _operator_on_sandbox(kubeconfig: str, stop: asyncio.Event) -> int:
-    """The operator beside the sandbox: install our CRDs, then reconcile until `stop`."""
-    from kuberay_py.api.config import OperatorConfig
+async def _client_with_crds(kubeconfig: str) -> KubeClient:
     from kuberay_py.controllers.install import install_crds
-    from kuberay_py.controllers.setup import OperatorOptions, run_operator
     from kuberay_py.kube import KubeClient
 
     client = await KubeClient.from_config(kubeconfig)
+    await install_crds(client)
+    return client
+
+
+async def _operator_on_sandbox(client: KubeClient, stop: asyncio.Event) -> int:
+    """The operator beside the sandbox, reconciling until `stop`."""
+    from kuberay_py.api.config import OperatorConfig
+    from kuberay_py.controllers.setup import OperatorOptions, run_operator
+
     try:
-        await install_crds(client)
         options = OperatorOptions(
             config=OperatorConfig.from_env(os.environ), metrics_address=None, health_address=None
         )
@@ -238,9 +293,13 @@ async def _operator(args: argparse.Namespace) -> int:
     from kuberay_py.controllers.setup import OperatorOptions, run_operator
     from kuberay_py.kube import KubeClient
 
-    overrides: dict[str, bool] = {}
+    overrides: dict[str, Any] = {}
     if args.probe_injection is not None:
         overrides["enable_probes_injection"] = args.probe_injection
+    if args.gcs_ft_deletion_timeout_seconds is not None:
+        overrides["gcs_ft_deletion_timeout_seconds"] = args.gcs_ft_deletion_timeout_seconds
+    if args.redis_cleanup_job_resources is not None:
+        overrides["redis_cleanup_job_resources"] = args.redis_cleanup_job_resources
     options = OperatorOptions(
         config=OperatorConfig.from_env(os.environ, **overrides),
         namespaces=tuple(args.namespace or ()),
