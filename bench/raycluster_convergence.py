@@ -39,7 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kuberay_py.api.config import OperatorConfig
 from kuberay_py.api.convert import raycluster_from_dict
+from kuberay_py.api.defaults import with_defaults
 from kuberay_py.builders.pod import build_head_pod, build_worker_pod
+from kuberay_py.builders.probes import decide_probes
 from kuberay_py.controllers.install import install_crds
 from kuberay_py.controllers.setup import OperatorOptions, run_operator
 from kuberay_py.kube import NAMESPACES, PODS, RAYCLUSTERS, KubeClient
@@ -127,15 +129,20 @@ async def run(clusters: int, window: float, time_scale: float) -> dict[str, Any]
                     NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
                 )
 
-            # Baseline: the same pods, created directly.
-            op_config = OperatorConfig(enable_init_container_injection=False)
+            # Baseline: the very pods the operator would create (same init container,
+            # same probes and so the same simulated delays), created directly.
+            op_config = OperatorConfig()
             started = time.perf_counter()
             for i in range(clusters):
-                model = raycluster_from_dict(raycluster(f"base-{i:04d}", "baseline"))
-                pods = [build_head_pod(model, op_config)]
-                group = model.spec.worker_group_specs or []
+                model = with_defaults(raycluster_from_dict(raycluster(f"base-{i:04d}", "baseline")))
+                probes = decide_probes(model, op_config)
+                pods = [build_head_pod(model, op_config, probes=probes.get("headgroup"))]
+                group = (model.spec.worker_group_specs or [])[0]
                 pods += [
-                    build_worker_pod(model, group[0], op_config, replica_index=r) for r in (0, 1)
+                    build_worker_pod(
+                        model, group, op_config, replica_index=r, probes=probes.get("workers")
+                    )
+                    for r in (0, 1)
                 ]
                 for pod in pods:
                     pod["metadata"].pop("ownerReferences", None)
