@@ -9,6 +9,7 @@ also what the Redis cleanup Job deletes, so it is derived here once.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from kuberay_py.api.constants import (
@@ -80,12 +81,13 @@ def external_storage_namespace(c: RayCluster) -> str:
 
 
 def _credential_env(name: str, credential: RedisCredential) -> dict[str, Any]:
-    """An env var carrying the credential's value or valueFrom, empty parts omitted."""
+    """An env var carrying the credential's value or valueFrom, empty parts omitted; the
+    valueFrom is a copy, so the Pod never shares a dict with the cluster it came from."""
     env: dict[str, Any] = {"name": name}
     if credential.value:
         env["value"] = credential.value
     if credential.value_from is not None:
-        env["valueFrom"] = credential.value_from
+        env["valueFrom"] = copy.deepcopy(credential.value_from)
     return env
 
 
