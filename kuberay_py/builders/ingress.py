@@ -51,7 +51,7 @@ def build_head_ingress(c: RayCluster) -> dict[str, Any]:
         },
     }
     rule: dict[str, Any] = {"http": {"paths": [path]}}
-    if options and options.host is not None:
+    if options and options.host:  # KubeRay's `host` is omitempty: "" writes no host
         rule["host"] = options.host
     spec: dict[str, Any] = {"rules": [rule]}
     if options and options.tls:
