@@ -29,7 +29,7 @@ import cattrs
 import structlog
 
 from kuberay_py.api.config import OperatorConfig
-from kuberay_py.api.constants import MANAGED_BY_KUBERAY
+from kuberay_py.api.constants import MANAGED_BY_KUBERAY, RAY_CLUSTER_SUSPENDED
 from kuberay_py.api.convert import FieldError, converter, raycluster_from_dict
 from kuberay_py.api.defaults import with_defaults
 from kuberay_py.api.raycluster import RayCluster, RayClusterStatus
@@ -140,6 +140,16 @@ def _structure_error(exc: Exception) -> str:
     except Exception:  # any failure here just means "say it plainly"
         problems = []
     return "; ".join(problems) if problems else str(exc)
+
+
+def _becomes_suspended(old: RayClusterStatus | None, new: RayClusterStatus) -> bool:
+    def suspended(status: RayClusterStatus | None) -> bool:
+        conditions = (status.conditions if status else None) or []
+        return any(
+            x.get("type") == RAY_CLUSTER_SUSPENDED and x.get("status") == "True" for x in conditions
+        )
+
+    return suspended(new) and not suspended(old)
 
 
 class RayClusterReconciler:
@@ -362,6 +372,14 @@ class RayClusterReconciler:
         if not status_changed(c.status, new):
             self.coalescer.written(ctx.key)
             return False, None
+        if _becomes_suspended(c.status, new) and not self.expectations.cluster_satisfied(
+            ctx.namespace, ctx.name
+        ):
+            # Pods we created that the cache does not show yet were not deleted (KubeRay's
+            # DeleteAllOf would have reached them); Suspended would stop all Pod work and
+            # leave them running. Wait until the cache shows them, then delete them.
+            log.info("suspension waits for the cache to show created pods", cluster=ctx.key)
+            return False, REQUEUE
         urgent = failure is not None or urgent_change(c.status, new)
         wait = self.coalescer.wait_for(ctx.key, urgent=urgent)
         if wait is not None:

@@ -96,6 +96,11 @@ class ScaleExpectations:
         del self._groups[key]
         return True
 
+    def cluster_satisfied(self, namespace: str, cluster: str) -> bool:
+        """`satisfied` for every group of the cluster, the head included."""
+        groups = [k[2] for k in self._groups if k[0] == namespace and k[1] == cluster]
+        return all([self.satisfied(namespace, cluster, group) for group in groups])
+
     def pending(self, namespace: str, cluster: str, group: str) -> list[str]:
         """Pod names still awaited (for logs)."""
         return sorted(self._groups.get((namespace, cluster, group)) or ())
