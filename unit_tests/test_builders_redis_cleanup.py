@@ -287,7 +287,11 @@ def test_job_from_build_head_pod() -> None:
         "ray.io/node-type": "redis-cleanup",
     }
     assert job["metadata"]["labels"]["app.kubernetes.io/created-by"] == "kuberay-operator"
-    assert job["metadata"]["annotations"] == pod["metadata"]["annotations"]
+    stamped = ("ray.io/upgrade-strategy-recreate-hash", "ray.io/kuberay-version")
+    assert all(key in pod["metadata"]["annotations"] for key in stamped)
+    assert job["metadata"]["annotations"] == {
+        k: v for k, v in pod["metadata"]["annotations"].items() if k not in stamped
+    }
     assert template["metadata"]["labels"] == job["metadata"]["labels"]
     assert all(
         i["name"] != "wait-for-tls-ip-san" for i in template["spec"].get("initContainers", [])

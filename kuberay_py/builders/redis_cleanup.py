@@ -11,11 +11,13 @@ from typing import Any
 
 from kuberay_py.api.config import OperatorConfig
 from kuberay_py.api.constants import (
+    KUBERAY_VERSION_ANNOTATION,
     NODE_TYPE_REDIS_CLEANUP,
     RAY_CONTAINER_INDEX,
     RAY_NODE_TYPE_LABEL,
     REDIS_CLEANUP_JOB_SUFFIX,
     REDIS_USERNAME_ENV,
+    UPGRADE_STRATEGY_RECREATE_HASH_ANNOTATION,
     WAIT_FOR_TLS_INIT_CONTAINER_NAME,
 )
 from kuberay_py.api.pod_template import has_env
@@ -83,6 +85,11 @@ def build_redis_cleanup_job(c: RayCluster, head_pod: Json, config: OperatorConfi
     pod_spec: Json = copy.deepcopy(head_pod.get("spec") or {})
     labels: dict[str, str] = pod_meta.setdefault("labels", {})
     labels[RAY_NODE_TYPE_LABEL] = NODE_TYPE_REDIS_CLEANUP
+    # KubeRay stamps these on the head pod when it creates it, after building it, so its
+    # cleanup Job never carries them; the Job is not a Ray node to upgrade or re-stamp.
+    annotations: dict[str, str] = pod_meta.get("annotations") or {}
+    for key in (UPGRADE_STRATEGY_RECREATE_HASH_ANNOTATION, KUBERAY_VERSION_ANNOTATION):
+        annotations.pop(key, None)
 
     ray_container: Json = pod_spec["containers"][RAY_CONTAINER_INDEX]
     pod_spec["containers"] = [ray_container]
