@@ -3,9 +3,10 @@ against KubeRay (each test failed before its fix)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from kuberay_py.kube import RAYCLUSTERS
+from kuberay_py.kube import JOBS, RAYCLUSTERS
 from kuberay_py.runtime.testing import eventually
 from unit_tests.raycluster_harness import NS, Harness, condition, raycluster
 
@@ -38,3 +39,29 @@ async def test_suspend_does_not_declare_suspended_while_created_pods_are_unseen(
             timeout=10,
         )
         assert (h.cluster().get("status") or {}).get("state") == "suspended"
+
+
+# ------------------------------------------------------------ GCS FT deletion vs. a lagging cache
+
+FT = {"gcsFaultToleranceOptions": {"redisAddress": "redis:6379"}}
+
+
+async def test_redis_cleanup_waits_for_a_head_pod_the_cache_does_not_show_yet() -> None:
+    """The cleanup Job wipes Redis only once the GCS has stopped writing: a head Pod we
+    created that the cache does not show yet still runs a GCS."""
+    async with Harness() as h:
+        await h.apply(raycluster(replicas=1, **FT))
+        await eventually(lambda: h.cluster()["metadata"].get("finalizers"))
+        h.kube.hold_pods = True
+        await eventually(lambda: len(h.pods("head")) == 1, timeout=10)
+        [head] = h.pods("head")
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        await h.patch_cluster({"metadata": {"deletionTimestamp": now}})
+        for _ in range(3):
+            await h.settle()
+        h.kube.release_pods()
+        h.kick()
+        await eventually(lambda: h.kube.list_of(JOBS), timeout=20)
+        job_created = h.kube.writes.index(("create", "jobs", "rc-redis-cleanup"))
+        head_deleted = h.kube.writes.index(("delete", "pods", head["metadata"]["name"]))
+        assert head_deleted < job_created

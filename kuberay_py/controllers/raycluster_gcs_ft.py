@@ -30,6 +30,7 @@ from kuberay_py.api.raycluster import RayCluster
 from kuberay_py.builders.pod import build_head_pod
 from kuberay_py.builders.redis_cleanup import build_redis_cleanup_job
 from kuberay_py.controllers.raycluster_context import ClusterContext, error_text
+from kuberay_py.controllers.raycluster_expectations import HEAD_GROUP_KEY
 from kuberay_py.controllers.raycluster_pods import delete_all_pods
 from kuberay_py.kube import JOBS, RAYCLUSTERS, AlreadyExists, ApiError
 from kuberay_py.runtime import Result
@@ -163,6 +164,10 @@ async def _cleanup_on_deletion(ctx: ClusterContext, now: dt.datetime) -> Result:
     if heads:
         # The GCS may still write to Redis until the head is gone.
         return Result(requeue_after=HEAD_GONE_REQUEUE)
+    if not ctx.expectations.satisfied(ctx.namespace, ctx.name, HEAD_GROUP_KEY):
+        # A head we created that the cache does not show yet runs a GCS too (KubeRay's
+        # DeleteAllOf would have reached it; our by-name deletion waits to see it).
+        return Result(requeue_after=REQUEUE)
 
     started = _parse_time(str(c.metadata.get("deletionTimestamp")))
     age = (now - started).total_seconds() if started else 0.0
