@@ -65,3 +65,25 @@ async def test_redis_cleanup_waits_for_a_head_pod_the_cache_does_not_show_yet() 
         job_created = h.kube.writes.index(("create", "jobs", "rc-redis-cleanup"))
         head_deleted = h.kube.writes.index(("delete", "pods", head["metadata"]["name"]))
         assert head_deleted < job_created
+
+
+# ---------------------------------------------------------------- KubeRay's webhook rule
+
+
+async def test_duplicate_worker_group_names_are_an_invalid_spec_and_nothing_is_created() -> None:
+    """KubeRay's webhook rejects them; without a webhook the controller must, or the two
+    groups would count (and delete) each other's Pods."""
+    async with Harness() as h:
+        body = raycluster(replicas=1)
+        groups = body["spec"]["workerGroupSpecs"]
+        groups.append({**groups[0], "replicas": 2})
+        await h.apply(body)
+        await eventually(lambda: h.events("InvalidRayClusterSpec"))
+        await h.idle()
+        await h.settle()
+        assert h.notes("InvalidRayClusterSpec") == [
+            f"The RayCluster spec is invalid {NS}/rc: worker group names must be unique"
+        ]
+        [event] = h.events("InvalidRayClusterSpec")
+        assert event["type"] == "Warning" and event["action"] == "Validate"
+        assert h.kube.writes == [("create", "rayclusters", "rc")]

@@ -39,6 +39,7 @@ from kuberay_py.api.validation import (
     validate_raycluster_spec,
     validate_raycluster_status,
     validate_raycluster_upgrade_options,
+    validate_unique_group_names,
 )
 from kuberay_py.builders.errors import BuildError
 from kuberay_py.builders.raycluster_status import (
@@ -292,7 +293,11 @@ class RayClusterReconciler:
                 once=True,
             )
             return Result()
-        if errors := validate_raycluster_spec(c.spec, c.annotations, self.config):
+        # KubeRay's webhook rule, after its metadata check: we have no webhook, and two
+        # groups of one name would count (and delete) each other's Pods.
+        if errors := validate_unique_group_names(c.spec) or validate_raycluster_spec(
+            c.spec, c.annotations, self.config
+        ):
             await ctx.event(
                 "InvalidRayClusterSpec",
                 f"The RayCluster spec is invalid {where}: {errors[0]}",
