@@ -3,12 +3,20 @@ against KubeRay (each test failed before its fix)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 from typing import Any
 
-from kuberay_py.kube import JOBS, RAYCLUSTERS
+import aiohttp
+from prometheus_client import CollectorRegistry
+
+from kuberay_py.api.config import OperatorConfig
+from kuberay_py.controllers.setup import setup_controllers
+from kuberay_py.kube import JOBS, PODS, RAYCLUSTERS
+from kuberay_py.runtime import Manager
 from kuberay_py.runtime.testing import eventually
-from unit_tests.raycluster_harness import NS, Harness, condition, raycluster
+from unit_tests.raycluster_harness import NS, Harness, RecordingKube, condition, raycluster
 
 Obj = dict[str, Any]
 
@@ -87,3 +95,60 @@ async def test_duplicate_worker_group_names_are_an_invalid_spec_and_nothing_is_c
         [event] = h.events("InvalidRayClusterSpec")
         assert event["type"] == "Warning" and event["action"] == "Validate"
         assert h.kube.writes == [("create", "rayclusters", "rc")]
+
+
+# ------------------------------------------------------------ metrics, as the operator wires them
+
+
+async def test_the_operator_wiring_exports_kuberay_cluster_metrics() -> None:
+    """`setup_controllers` (what `operator` runs) must hand the metrics to the
+    RayCluster controller: the provisioned duration is only observed on its status
+    writes, so a scrape shows it only when the wiring is right."""
+    kube = RecordingKube()
+    mgr = Manager(
+        kube,  # type: ignore[arg-type]
+        registry=CollectorRegistry(),
+        health_address=None,
+        metrics_address="127.0.0.1:0",
+        graceful_shutdown_timeout=2,
+    )
+    setup_controllers(mgr, kube, OperatorConfig())  # type: ignore[arg-type]
+    task = asyncio.create_task(mgr.run(handle_signals=False))
+    try:
+        await eventually(lambda: mgr.started.is_set())
+        await kube.create(RAYCLUSTERS, raycluster(replicas=1), NS)
+        await eventually(lambda: len(_pods(kube)) == 2, timeout=10)
+        for i, pod in enumerate(_pods(kube)):
+            status = {
+                "phase": "Running",
+                "podIP": f"10.0.0.{i + 1}",
+                "conditions": [{"type": "Ready", "status": "True"}],
+            }
+            await kube.patch(PODS, pod["metadata"]["name"], {"status": status}, NS)
+
+        async def scraped() -> str | None:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"http://127.0.0.1:{mgr.metrics_port}/metrics") as resp,
+            ):
+                body = await resp.text()
+            return body if "kuberay_cluster_provisioned_duration_seconds{" in body else None
+
+        body = await eventually(scraped, timeout=15)
+        stored = kube.stored(RAYCLUSTERS, "rc", NS)
+        assert stored is not None
+        labels = f'name="rc",namespace="{NS}",uid="{stored["metadata"]["uid"]}"'
+        assert f"kuberay_cluster_provisioned_duration_seconds{{{labels}}}" in body
+        assert (
+            f'kuberay_cluster_info{{name="rc",namespace="{NS}",owner_kind="None",'
+            f'uid="{stored["metadata"]["uid"]}"}} 1.0'
+        ) in body
+        assert f'kuberay_cluster_condition_provisioned{{condition="true",{labels}}} 1.0' in body
+    finally:
+        mgr.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+
+
+def _pods(kube: RecordingKube) -> list[Obj]:
+    return kube.list_of(PODS)
