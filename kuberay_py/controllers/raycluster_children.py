@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kuberay_py.api.constants import (
+    AUTH_MODE_TOKEN,
     ENABLE_SERVE_SERVICE_ANNOTATION,
     NODE_TYPE_HEAD,
     RAY_CLUSTER_LABEL,
@@ -240,7 +241,12 @@ async def _ingress(ctx: ClusterContext) -> None:
 
 async def _auth_secret(ctx: ClusterContext, token: TokenFactory) -> None:
     auth = ctx.cluster.spec.auth_options
-    if auth is None or auth.mode != "token" or auth.enable_k8s_token_auth or auth.secret_name:
+    if (
+        auth is None
+        or auth.mode != AUTH_MODE_TOKEN
+        or auth.enable_k8s_token_auth
+        or auth.secret_name
+    ):
         return
     name = auth_secret_name(ctx.cluster)
     if ctx.get(SECRETS, name, label_selector=SECRET_SELECTOR) is not None:

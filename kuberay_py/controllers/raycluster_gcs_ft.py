@@ -18,6 +18,8 @@ from typing import Any
 from kuberay_py.api.constants import (
     EXTERNAL_STORAGE_NAMESPACE_ANNOTATION,
     FT_ENABLED_ANNOTATION,
+    GCS_FT_BACKEND_REDIS,
+    GCS_FT_BACKEND_ROCKSDB,
     GCS_FT_DELETION_TIMEOUT_ANNOTATION,
     GCS_FT_REDIS_CLEANUP_FINALIZER,
     K8S_CREATED_BY_LABEL,
@@ -64,7 +66,9 @@ def gcs_ft_enabled(c: RayCluster) -> bool:
 
 def _embedded(c: RayCluster) -> bool:
     options = c.spec.gcs_fault_tolerance_options
-    return options is not None and (options.backend or "redis") == "rocksdb"
+    return (
+        options is not None and (options.backend or GCS_FT_BACKEND_REDIS) == GCS_FT_BACKEND_ROCKSDB
+    )
 
 
 def deletion_timeout(c: RayCluster, default: int) -> int:

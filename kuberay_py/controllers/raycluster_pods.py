@@ -26,8 +26,10 @@ from kuberay_py.api.constants import (
     RAY_CLUSTER_PROVISIONED,
     RAY_CLUSTER_SUSPENDED,
     RAY_CLUSTER_SUSPENDING,
+    RAY_NODE_GROUP_LABEL,
     RAY_WORKER_REPLICA_INDEX_LABEL,
     RAY_WORKER_REPLICA_NAME_LABEL,
+    UPGRADE_RECREATE,
     UPGRADE_STRATEGY_RECREATE_HASH_ANNOTATION,
 )
 from kuberay_py.api.raycluster import RayCluster, WorkerGroupSpec
@@ -160,7 +162,7 @@ async def delete_all_pods(ctx: ClusterContext, pods: Sequence[Obj]) -> int:
     for pod in pods:
         if is_terminating(pod):
             continue
-        group = _label(pod, "ray.io/group") or ""
+        group = _label(pod, RAY_NODE_GROUP_LABEL) or ""
         key = HEAD_GROUP_KEY if group == HEAD_GROUP_NAME else group
         if await _delete(ctx, pod, key):
             deleted += 1
@@ -256,7 +258,7 @@ async def reconcile_pods(ctx: ClusterContext, rng: random.Random | None = None) 
 async def _recreate_for_upgrade(ctx: ClusterContext, spec_hash: str) -> bool:
     """KubeRay's shouldRecreatePodsForUpgrade (upgradeStrategy Recreate)."""
     strategy = ctx.cluster.spec.upgrade_strategy
-    if strategy is None or strategy.type != "Recreate":
+    if strategy is None or strategy.type != UPGRADE_RECREATE:
         return False
     heads = ctx.head_pods()
     if not heads:
