@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from kuberay_py.api.config import OperatorConfig
 from kuberay_py.controllers.setup import setup_controllers
-from kuberay_py.kube import JOBS, PODS, RAYCLUSTERS
+from kuberay_py.kube import JOBS, PODS, RAYCLUSTERS, SERVICES, Resource
 from kuberay_py.runtime import Manager
 from kuberay_py.runtime.testing import eventually
 from unit_tests.raycluster_harness import NS, Harness, RecordingKube, condition, raycluster
@@ -152,3 +152,45 @@ async def test_the_operator_wiring_exports_kuberay_cluster_metrics() -> None:
 
 def _pods(kube: RecordingKube) -> list[Obj]:
     return kube.list_of(PODS)
+
+
+# ---------------------------------------------------------------- a lagging Service watch
+
+
+async def test_a_lagging_service_watch_raises_no_failed_to_create_service_warning() -> None:
+    """The head Service we created a moment ago is not in the cache yet: the next pass's
+    create meets AlreadyExists. That is our own Service, not a failure to tell users."""
+    h = Harness()
+    held: list[tuple[Resource, str, Obj, Obj | None]] = []
+    hold = True
+    deliver = h.kube._notify
+
+    def notify(resource: Resource, etype: str, obj: Obj, old: Obj | None = None) -> None:
+        if resource == SERVICES and hold:
+            held.append((resource, etype, obj, old))
+            return
+        deliver(resource, etype, obj, old)
+
+    h.kube._notify = notify  # type: ignore[method-assign]
+    async with h:
+        await h.apply(raycluster(replicas=1))
+        await eventually(lambda: len(h.pods()) == 2)
+        for _ in range(3):
+            await h.settle()
+        hold = False
+        for args in held:
+            deliver(*args)
+        await eventually(lambda: (h.cluster().get("status") or {}).get("head"), timeout=10)
+        assert h.events("FailedToCreateService") == []
+        assert h.notes("CreatedService") == [f"Created service {NS}/rc-head-svc"]
+
+
+async def test_a_foreign_service_of_the_head_service_name_is_still_reported() -> None:
+    async with Harness() as h:
+        foreign = {"metadata": {"name": "rc-head-svc"}, "spec": {"ports": [{"port": 80}]}}
+        await h.kube.create(SERVICES, foreign, NS)
+        await h.apply(raycluster(replicas=1))
+        await eventually(lambda: h.events("FailedToCreateService"))
+        [note] = h.notes("FailedToCreateService")
+        assert note.startswith(f"Failed creating service {NS}/rc-head-svc, ")
+        assert h.pods() == []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from kuberay_py.api.constants import (
     AUTH_MODE_TOKEN,
@@ -264,21 +264,41 @@ async def _auth_secret(ctx: ClusterContext, token: TokenFactory) -> None:
 # ---------------------------------------------------------------- services
 
 
+async def _ours_already(ctx: ClusterContext, resource: Resource, name: str) -> bool:
+    """After AlreadyExists: is it the object we created a moment ago, which the cache
+    does not show yet? (Then there is nothing to do and nothing to warn about.)"""
+    try:
+        live = await ctx.client.get(resource, name, ctx.namespace)
+    except ApiError:
+        return False
+    return _controlled_by(live, ctx.cluster)
+
+
 async def _create_service(ctx: ClusterContext, svc: Obj, *, events: bool = True) -> None:
     where = f"{ctx.namespace}/{_name(svc)}"
     try:
         await ctx.client.create(SERVICES, _owned(svc, ctx.cluster), ctx.namespace)
+    except AlreadyExists as exc:
+        if await _ours_already(ctx, SERVICES, _name(svc)):
+            return
+        await _failed_service(ctx, where, exc, events=events)
     except ApiError as exc:
-        if events:
-            await ctx.event(
-                "FailedToCreateService",
-                f"Failed creating service {where}, {error_text(exc)}",
-                "Create",
-                warning=True,
-            )
-        raise ReconcileError(error_text(exc)) from exc
+        await _failed_service(ctx, where, exc, events=events)
     if events:
         await ctx.event("CreatedService", f"Created service {where}", "Create")
+
+
+async def _failed_service(
+    ctx: ClusterContext, where: str, exc: ApiError, *, events: bool
+) -> NoReturn:
+    if events:
+        await ctx.event(
+            "FailedToCreateService",
+            f"Failed creating service {where}, {error_text(exc)}",
+            "Create",
+            warning=True,
+        )
+    raise ReconcileError(error_text(exc)) from exc
 
 
 async def _head_service(ctx: ClusterContext) -> None:

@@ -104,7 +104,12 @@ class ReconcileError(Exception):
 
 
 class ClusterClient(Protocol):
-    """The writes the controller makes (kuberay_py.kube.KubeClient satisfies it)."""
+    """The writes the controller makes, and the rare live read that settles whether
+    a cache miss is only lag (kuberay_py.kube.KubeClient satisfies it)."""
+
+    async def get(
+        self, res: Resource, name: str, namespace: str | None = None
+    ) -> dict[str, Any]: ...
 
     async def create(
         self, res: Resource, obj: Mapping[str, Any], namespace: str | None = None
