@@ -33,7 +33,7 @@ from kuberay_py.builders.pod import build_head_pod
 from kuberay_py.builders.redis_cleanup import build_redis_cleanup_job
 from kuberay_py.controllers.raycluster_context import ClusterContext, error_text
 from kuberay_py.controllers.raycluster_expectations import HEAD_GROUP_KEY
-from kuberay_py.controllers.raycluster_pods import delete_all_pods
+from kuberay_py.controllers.raycluster_pod_ops import delete_all_pods
 from kuberay_py.kube import JOBS, RAYCLUSTERS, AlreadyExists, ApiError
 from kuberay_py.runtime import Result
 
