@@ -11,7 +11,7 @@ from typing import Final
 
 GROUP: Final = "ray.io"
 VERSION: Final = "v1"
-API_VERSION: Final = "ray.io/v1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
 RAYCLUSTER_KIND: Final = "RayCluster"
 RAYSERVICE_KIND: Final = "RayService"
 RAYJOB_KIND: Final = "RayJob"
@@ -153,8 +153,6 @@ NETWORK_POLICY_DENY_ALL_EGRESS: Final = "DenyAllEgress"
 # --- status -------------------------------------------------------------------------------
 STATE_READY: Final = "ready"
 STATE_SUSPENDED: Final = "suspended"
-STATE_FAILED: Final = "failed"
-STATE_UNHEALTHY: Final = "unhealthy"
 
 HEAD_POD_READY: Final = "HeadPodReady"
 RAY_CLUSTER_PROVISIONED: Final = "RayClusterProvisioned"

@@ -13,6 +13,8 @@ from typing import Any
 
 import attrs
 
+from kuberay_py.api.constants import API_VERSION, RAYCLUSTER_KIND
+
 Json = dict[str, Any]
 
 
@@ -184,8 +186,8 @@ class RayClusterStatus:
 class RayCluster:
     """A whole RayCluster object; `metadata` stays the API's dict (uid, labels, ...)."""
 
-    api_version: str = "ray.io/v1"
-    kind: str = "RayCluster"
+    api_version: str = API_VERSION
+    kind: str = RAYCLUSTER_KIND
     metadata: Json = attrs.field(factory=dict)
     spec: RayClusterSpec = attrs.field(factory=RayClusterSpec)
     status: RayClusterStatus | None = None
