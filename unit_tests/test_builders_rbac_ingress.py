@@ -15,7 +15,7 @@ from kuberay_py.builders.rbac import (
     build_autoscaler_role,
     build_autoscaler_role_binding,
     build_autoscaler_service_account,
-    user_provided_service_account,
+    user_named_service_account,
 )
 
 THREE_LABELS = {
@@ -122,8 +122,8 @@ def test_role_binding_subject_and_role_ref_names() -> None:
 
 def test_user_named_service_account() -> None:
     c = cluster(pod_spec={"serviceAccountName": "my-service-account"})
-    assert user_provided_service_account(c)
-    assert not user_provided_service_account(cluster())
+    assert user_named_service_account(c) == "my-service-account"
+    assert user_named_service_account(cluster()) == ""
     assert build_autoscaler_service_account(c)["metadata"]["name"] == "my-service-account"
     assert build_autoscaler_role_binding(c)["subjects"][0]["namespace"] == "default"
 

@@ -17,23 +17,20 @@ from kuberay_py.api.constants import (
     RAY_CLUSTER_LABEL,
 )
 from kuberay_py.api.raycluster import RayCluster
+from kuberay_py.builders.autoscaler import head_service_account_name
 from kuberay_py.builders.meta import controller_ref
 from kuberay_py.builders.names import check_name
 
 Json = dict[str, Any]
 
 
-def head_service_account_name(c: RayCluster) -> str:
-    """The head template's `serviceAccountName`, else the cluster name (unclipped, as the
-    user wrote it: KubeRay checks for a user-named account under exactly that name)."""
-    spec = c.spec.head_group_spec.template.get("spec") or {}
-    return str(spec.get("serviceAccountName") or c.name)
+def user_named_service_account(c: RayCluster) -> str:
+    """The head template's `serviceAccountName` as the user wrote it (unclipped), "" if none.
 
-
-def user_provided_service_account(c: RayCluster) -> bool:
-    """A user-named account must already exist; KubeRay never creates it (see
-    AutoscalerServiceAccountNotFound), since zero-downtime upgrades would share it."""
-    return bool((c.spec.head_group_spec.template.get("spec") or {}).get("serviceAccountName"))
+    A user-named account must already exist; KubeRay never creates it (see
+    AutoscalerServiceAccountNotFound), since zero-downtime upgrades would share it.
+    """
+    return str((c.spec.head_group_spec.template.get("spec") or {}).get("serviceAccountName") or "")
 
 
 def _metadata(name: str, c: RayCluster) -> Json:
@@ -79,7 +76,7 @@ def build_autoscaler_role_binding(c: RayCluster) -> Json:
         "subjects": [
             {
                 "kind": "ServiceAccount",
-                "name": check_name(head_service_account_name(c)),
+                "name": head_service_account_name(c),
                 "namespace": c.namespace,
             }
         ],

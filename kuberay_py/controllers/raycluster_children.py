@@ -31,6 +31,7 @@ from kuberay_py.builders.rbac import (
     build_autoscaler_role,
     build_autoscaler_role_binding,
     build_autoscaler_service_account,
+    user_named_service_account,
 )
 from kuberay_py.builders.services import (
     build_head_service,
@@ -115,9 +116,7 @@ async def reconcile_children(ctx: ClusterContext, token: TokenFactory = random_t
 
 async def _service_account(ctx: ClusterContext) -> None:
     c = ctx.cluster
-    user_named = str(
-        (c.spec.head_group_spec.template.get("spec") or {}).get("serviceAccountName") or ""
-    )
+    user_named = user_named_service_account(c)
     if user_named:
         # The user named the head's ServiceAccount: it is theirs to create (KubeRay #1128,
         # a ServiceAccount we made would break RayService upgrades).
