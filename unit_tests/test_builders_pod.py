@@ -26,12 +26,10 @@ from kuberay_py.builders.autoscaler import (
 from kuberay_py.builders.pod import (
     build_head_pod,
     build_worker_pod,
-    head_ray_start_params,
     should_delete_pod,
-    wait_gcs_ready_script,
-    worker_ray_start_params,
 )
 from kuberay_py.builders.spec_hash import cluster_spec_hash, spec_hash
+from kuberay_py.builders.wait_gcs_ready import wait_gcs_ready_script
 
 FQDN = "raycluster-sample-head-svc.default.svc.cluster.local"
 ULIMIT = "ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}"
@@ -820,11 +818,8 @@ def test_group_resources_and_ray_start_params() -> None:
     assert "--num-cpus=3 " in args
     assert """--resources='{"custom":2}' """ in args
     assert "--labels=zone=a " in args
-    assert c.spec.worker_group_specs
-    params = worker_ray_start_params(c, c.spec.worker_group_specs[0], CONFIG)
-    assert params["num-cpus"] == "3"
-    assert params["address"] == f"{FQDN}:6379"
-    assert head_ray_start_params(cluster(), CONFIG)["dashboard-host"] == "0.0.0.0"
+    assert f"--address={FQDN}:6379 " in args
+    assert "--dashboard-host=0.0.0.0 " in ray(build_head_pod(cluster(), CONFIG))["args"][0]
 
 
 # --- probes -------------------------------------------------------------------------------

@@ -62,3 +62,9 @@ def dict_at(obj: dict[str, Any], key: str) -> dict[str, Any]:
     if value is None:
         value = obj[key] = {}
     return value
+
+
+def without_empty(container: dict[str, Any]) -> dict[str, Any]:
+    """Drop the keys Go's `omitempty` would not write (empty strings, nil objects), so a
+    container we build compares equal to the API server's copy of it."""
+    return {k: v for k, v in container.items() if v not in (None, "", [], {})}

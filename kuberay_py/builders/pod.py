@@ -18,7 +18,6 @@ from typing import Any
 from kuberay_py.api.config import OperatorConfig
 from kuberay_py.api.constants import (
     APP_NAME_DEFAULT,
-    AUTH_MODE_TOKEN,
     AUTOSCALER_CONTAINER_NAME,
     DEFAULT_METRICS_PORT,
     FQ_RAY_IP_ENV,
@@ -32,8 +31,6 @@ from kuberay_py.api.constants import (
     NODE_TYPE_HEAD,
     NODE_TYPE_WORKER,
     OVERWRITE_CONTAINER_CMD_ANNOTATION,
-    POD_IP_ENV,
-    RAY_AUTH_TOKEN_SECRET_KEY,
     RAY_CLUSTER_LABEL,
     RAY_CLUSTER_NAME_ENV,
     RAY_CLUSTER_NAMESPACE_ENV,
@@ -48,12 +45,6 @@ from kuberay_py.api.constants import (
     RAY_NODE_GROUP_LABEL,
     RAY_NODE_TYPE_LABEL,
     RAY_ORIGINATED_FROM_CRD_LABEL,
-    RAY_TLS_CA_CERT_ENV,
-    RAY_TLS_CERT_MOUNT_PATH,
-    RAY_TLS_SERVER_CERT_ENV,
-    RAY_TLS_SERVER_KEY_ENV,
-    RAY_TLS_VOLUME_NAME,
-    RAY_USE_TLS_ENV,
     RAY_WORKER_REPLICA_INDEX_LABEL,
     RAY_WORKER_REPLICA_NAME_LABEL,
     RAYCLUSTER_KIND,
@@ -62,12 +53,11 @@ from kuberay_py.api.constants import (
     SHARED_MEMORY_MOUNT_PATH,
     SHARED_MEMORY_VOLUME_NAME,
     UPGRADE_STRATEGY_RECREATE_HASH_ANNOTATION,
-    WAIT_FOR_TLS_INIT_CONTAINER_NAME,
-    WAIT_GCS_READY_INIT_CONTAINER_NAME,
 )
-from kuberay_py.api.pod_template import dict_at, field_ref_env, has_env, list_at
+from kuberay_py.api.pod_template import dict_at, field_ref_env, has_env, list_at, without_empty
 from kuberay_py.api.raycluster import RayCluster, WorkerGroupSpec
 from kuberay_py.builders.addresses import head_port, head_service_fqdn, ray_ip_from_fqdn
+from kuberay_py.builders.auth import configure_token_auth, is_auth_enabled, set_token_auth_env
 from kuberay_py.builders.autoscaler import (
     build_autoscaler_container,
     head_service_account_name,
@@ -78,7 +68,7 @@ from kuberay_py.builders.autoscaler import (
 )
 from kuberay_py.builders.gcs_ft import configure_gcs_fault_tolerance
 from kuberay_py.builders.meta import controller_ref
-from kuberay_py.builders.names import check_label, check_name, pod_name
+from kuberay_py.builders.names import check_label, pod_name
 from kuberay_py.builders.ray_start import (
     PLASMA_DIRECTORY_PARAM,
     ULIMIT_COMMAND,
@@ -89,28 +79,12 @@ from kuberay_py.builders.ray_start import (
     set_missing_ray_start_params,
 )
 from kuberay_py.builders.spec_hash import cluster_spec_hash
+from kuberay_py.builders.tls import configure_tls, is_tls_enabled, set_tls_config
+from kuberay_py.builders.wait_gcs_ready import wait_gcs_ready_container
 
 #: Labels a user's template or group labels can never override.
 PROTECTED_LABELS = (RAY_NODE_TYPE_LABEL, RAY_NODE_GROUP_LABEL, RAY_CLUSTER_LABEL)
 LOCAL_HOST = "127.0.0.1"
-INIT_CONTAINER_RESOURCES: dict[str, Any] = {
-    "limits": {"cpu": "200m", "memory": "256Mi"},
-    "requests": {"cpu": "200m", "memory": "256Mi"},
-}
-# Token authentication (`authOptions.mode: token`).
-RAY_AUTH_MODE_ENV = "RAY_AUTH_MODE"
-RAY_AUTH_TOKEN_ENV = "RAY_AUTH_TOKEN"
-RAY_ENABLE_K8S_TOKEN_AUTH_ENV = "RAY_ENABLE_K8S_TOKEN_AUTH"
-RAY_TOKEN_VOLUME_NAME = "ray-token"
-RAY_TOKEN_MOUNT_PATH = "/var/run/secrets/ray.io/serviceaccount"
-
-
-# --- small dict helpers -------------------------------------------------------------------
-
-
-def _without_empty(container: dict[str, Any]) -> dict[str, Any]:
-    """Drop the keys Go's `omitempty` would not write (empty strings, nil objects)."""
-    return {k: v for k, v in container.items() if v not in (None, "", [], {})}
 
 
 # --- cluster-level facts ------------------------------------------------------------------
@@ -120,27 +94,6 @@ def creator_crd(c: RayCluster) -> str:
     """Which CRD made this cluster: `RayService`, `RayJob`, else `RayCluster`."""
     origin = c.labels.get(RAY_ORIGINATED_FROM_CRD_LABEL, "")
     return origin if origin in (RAYSERVICE_KIND, RAYJOB_KIND) else RAYCLUSTER_KIND
-
-
-def is_auth_enabled(c: RayCluster) -> bool:
-    options = c.spec.auth_options
-    return options is not None and options.mode == AUTH_MODE_TOKEN
-
-
-def is_k8s_token_auth_enabled(c: RayCluster) -> bool:
-    options = c.spec.auth_options
-    return options is not None and bool(options.enable_k8s_token_auth)
-
-
-def is_tls_enabled(c: RayCluster, config: OperatorConfig) -> bool:
-    tls = c.spec.tls_options
-    return config.gates.ray_cluster_mtls and isinstance(tls, dict) and tls.get("enabled") is True
-
-
-def tls_secret_name(cluster_name: str, node_type: str) -> str:
-    """The cert-manager Secret holding the head's or the workers' certificate."""
-    prefix = "ray-head-secret" if node_type == NODE_TYPE_HEAD else "ray-worker-secret"
-    return f"{prefix}-{cluster_name}"
 
 
 # --- labels and annotations ---------------------------------------------------------------
@@ -241,184 +194,6 @@ def _add_empty_dir(
 def _flatten_command(parts: list[Any]) -> str:
     """KubeRay joins the user's command and args as `" a  b "` before prefixing them."""
     return "".join(f" {part} " for part in parts)
-
-
-def wait_gcs_ready_script(fqdn: str, port: str) -> str:
-    """The init container's loop: quiet health checks for 120 s, then verbose ones."""
-    address = f"{fqdn}:{port}"
-    lines = [
-        (0, "SECONDS=0"),
-        (0, "while true; do"),
-        (1, "if (( SECONDS <= 120 )); then"),
-        (2, f"if ray health-check --address {address} > /dev/null 2>&1; then"),
-        (3, 'echo "GCS is ready."'),
-        (3, "break"),
-        (2, "fi"),
-        (2, 'echo "$SECONDS seconds elapsed: Waiting for GCS to be ready."'),
-        (1, "else"),
-        (2, f"if ray health-check --address {address}; then"),
-        (3, 'echo "GCS is ready. Any error messages above can be safely ignored."'),
-        (3, "break"),
-        (2, "fi"),
-        (
-            2,
-            'echo "$SECONDS seconds elapsed: Still waiting for GCS to be ready. For '
-            "troubleshooting, refer to the FAQ at "
-            'https://docs.ray.io/en/master/cluster/kubernetes/troubleshooting.html."',
-        ),
-        (1, "fi"),
-        (1, "sleep 5"),
-        (0, "done"),
-    ]
-    # KubeRay's script is an indented Go raw string: five tabs per line, four at the end.
-    return "\n" + "".join("\t" * (5 + depth) + text + "\n" for depth, text in lines) + "\t" * 4
-
-
-def _wait_gcs_ready_container(
-    ray: dict[str, Any], fqdn: str, port: str, config: OperatorConfig
-) -> dict[str, Any]:
-    return _without_empty(
-        {
-            "name": WAIT_GCS_READY_INIT_CONTAINER_NAME,
-            "image": ray.get("image"),
-            "imagePullPolicy": ray.get("imagePullPolicy"),
-            "command": bash_command(config),
-            "args": [wait_gcs_ready_script(fqdn, port)],
-            "securityContext": copy.deepcopy(ray.get("securityContext")),
-            # TLS settings may live in env vars pointing at mounted files: copy both.
-            "env": copy.deepcopy(ray.get("env")),
-            "volumeMounts": copy.deepcopy(ray.get("volumeMounts")),
-            "resources": copy.deepcopy(INIT_CONTAINER_RESOURCES),
-        }
-    )
-
-
-def _set_token_auth_env(c: RayCluster, container: dict[str, Any]) -> None:
-    env = list_at(container, "env")
-    if not has_env(RAY_AUTH_MODE_ENV, env):
-        env.append({"name": RAY_AUTH_MODE_ENV, "value": AUTH_MODE_TOKEN})
-    if is_k8s_token_auth_enabled(c):
-        if not has_env(RAY_ENABLE_K8S_TOKEN_AUTH_ENV, env):
-            env.append({"name": RAY_ENABLE_K8S_TOKEN_AUTH_ENV, "value": "true"})
-        mounts = list_at(container, "volumeMounts")
-        if not any(m.get("name") == RAY_TOKEN_VOLUME_NAME for m in mounts):
-            mounts.append(
-                {"name": RAY_TOKEN_VOLUME_NAME, "mountPath": RAY_TOKEN_MOUNT_PATH, "readOnly": True}
-            )
-        return
-    options = c.spec.auth_options
-    secret = (options.secret_name if options else None) or check_name(c.name)
-    if not has_env(RAY_AUTH_TOKEN_ENV, env):
-        env.append(
-            {
-                "name": RAY_AUTH_TOKEN_ENV,
-                "valueFrom": {"secretKeyRef": {"name": secret, "key": RAY_AUTH_TOKEN_SECRET_KEY}},
-            }
-        )
-
-
-def _configure_token_auth(c: RayCluster, spec: dict[str, Any]) -> None:
-    _set_token_auth_env(c, spec["containers"][RAY_CONTAINER_INDEX])
-    if is_k8s_token_auth_enabled(c):
-        volumes = list_at(spec, "volumes")
-        if not any(v.get("name") == RAY_TOKEN_VOLUME_NAME for v in volumes):
-            volumes.append(
-                {
-                    "name": RAY_TOKEN_VOLUME_NAME,
-                    "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]},
-                }
-            )
-    for init in spec.get("initContainers") or []:
-        if init.get("name") == WAIT_GCS_READY_INIT_CONTAINER_NAME:
-            _set_token_auth_env(c, init)
-
-
-def _set_tls_config(container: dict[str, Any]) -> None:
-    env = list_at(container, "env")
-    for name, value in (
-        (RAY_USE_TLS_ENV, "1"),
-        (RAY_TLS_SERVER_CERT_ENV, f"{RAY_TLS_CERT_MOUNT_PATH}/tls.crt"),
-        (RAY_TLS_SERVER_KEY_ENV, f"{RAY_TLS_CERT_MOUNT_PATH}/tls.key"),
-        (RAY_TLS_CA_CERT_ENV, f"{RAY_TLS_CERT_MOUNT_PATH}/ca.crt"),
-    ):
-        if not has_env(name, env):
-            env.append({"name": name, "value": value})
-    mounts = list_at(container, "volumeMounts")
-    if not any(
-        m.get("name") == RAY_TLS_VOLUME_NAME or m.get("mountPath") == RAY_TLS_CERT_MOUNT_PATH
-        for m in mounts
-    ):
-        mounts.append(
-            {"name": RAY_TLS_VOLUME_NAME, "mountPath": RAY_TLS_CERT_MOUNT_PATH, "readOnly": True}
-        )
-
-
-def wait_for_tls_script() -> str:
-    """Block until cert-manager has put this pod's IP into its certificate's SANs."""
-    return "\n".join(
-        [
-            f'CERT="{RAY_TLS_CERT_MOUNT_PATH}/tls.crt"',
-            'if [ -z "${POD_IP}" ]; then',
-            "  POD_IP=$(hostname -i 2>/dev/null | awk '{print $1}')",
-            "fi",
-            "if ! command -v openssl >/dev/null 2>&1; then",
-            '  echo "openssl not found; cannot verify IP SAN" >&2',
-            "  exit 1",
-            "fi",
-            'echo "Waiting for TLS cert to include IP SAN for ${POD_IP}..."',
-            "while true; do",
-            '  if openssl x509 -in "${CERT}" -noout -text 2>/dev/null | grep -qE '
-            '"IP Address:${POD_IP}([^0-9.]|$)"; then',
-            '    echo "TLS cert now includes IP SAN for ${POD_IP}"',
-            "    exit 0",
-            "  fi",
-            '  echo "IP SAN for ${POD_IP} not yet in cert, retrying in 5s..."',
-            "  sleep 5",
-            "done",
-        ]
-    )
-
-
-def _configure_tls(c: RayCluster, spec: dict[str, Any], node_type: str) -> None:
-    volumes = list_at(spec, "volumes")
-    if not any(v.get("name") == RAY_TLS_VOLUME_NAME for v in volumes):
-        volumes.append(
-            {
-                "name": RAY_TLS_VOLUME_NAME,
-                "secret": {"secretName": tls_secret_name(c.name, node_type)},
-            }
-        )
-    ray = spec["containers"][RAY_CONTAINER_INDEX]
-    _set_tls_config(ray)
-    inits = list_at(spec, "initContainers")
-    for init in inits:
-        if init.get("name") == WAIT_GCS_READY_INIT_CONTAINER_NAME:
-            _set_tls_config(init)
-    if any(init.get("name") == WAIT_FOR_TLS_INIT_CONTAINER_NAME for init in inits):
-        return
-    waiter = _without_empty(
-        {
-            "name": WAIT_FOR_TLS_INIT_CONTAINER_NAME,
-            "image": ray.get("image"),
-            "imagePullPolicy": ray.get("imagePullPolicy"),
-            "command": ["sh", "-c"],
-            "args": [wait_for_tls_script()],
-            "securityContext": copy.deepcopy(ray.get("securityContext")),
-            "env": [field_ref_env(POD_IP_ENV, "status.podIP")],
-            "volumeMounts": [
-                {
-                    "name": RAY_TLS_VOLUME_NAME,
-                    "mountPath": RAY_TLS_CERT_MOUNT_PATH,
-                    "readOnly": True,
-                }
-            ],
-            "resources": {
-                "limits": {"cpu": "50m", "memory": "64Mi"},
-                "requests": {"cpu": "50m", "memory": "64Mi"},
-            },
-        }
-    )
-    spec["initContainers"] = [waiter, *inits]
 
 
 def _set_ray_container_env(
@@ -528,12 +303,6 @@ def _finish_pod(
 # --- public builders ----------------------------------------------------------------------
 
 
-def head_ray_start_params(c: RayCluster, config: OperatorConfig) -> dict[str, str]:
-    """The head's rayStartParams after KubeRay's additions (before the container-resource
-    flags), as the probes and the command see them."""
-    return _head_template(c, config)[1]
-
-
 def _head_template(c: RayCluster, config: OperatorConfig) -> tuple[dict[str, Any], dict[str, str]]:
     head = c.spec.head_group_spec
     template = _copy_template(head.template, "headGroupSpec")
@@ -559,11 +328,11 @@ def _head_template(c: RayCluster, config: OperatorConfig) -> tuple[dict[str, Any
         spec["serviceAccountName"] = head_service_account_name(c)
         autoscaler = build_autoscaler_container(str(ray.get("image") or ""), bash_command(config))
         if is_auth_enabled(c):
-            _set_token_auth_env(c, autoscaler)
+            set_token_auth_env(c, autoscaler)
         if is_tls_enabled(c, config):
-            _set_tls_config(autoscaler)
+            set_tls_config(autoscaler)
         containers.append(
-            _without_empty(merge_autoscaler_overrides(autoscaler, c.spec.autoscaler_options))
+            without_empty(merge_autoscaler_overrides(autoscaler, c.spec.autoscaler_options))
         )
         if is_autoscaling_v2(c):
             list_at(ray, "env").append({"name": RAY_ENABLE_AUTOSCALER_V2_ENV, "value": "true"})
@@ -574,9 +343,9 @@ def _head_template(c: RayCluster, config: OperatorConfig) -> tuple[dict[str, Any
     configure_gcs_fault_tolerance(template, c, NODE_TYPE_HEAD, params)
     _ensure_metrics_port(ray)
     if is_auth_enabled(c):
-        _configure_token_auth(c, spec)
+        configure_token_auth(c, spec)
     if is_tls_enabled(c, config):
-        _configure_tls(c, spec, NODE_TYPE_HEAD)
+        configure_tls(c, spec, NODE_TYPE_HEAD)
     return template, params
 
 
@@ -605,14 +374,6 @@ def build_head_pod(
     return pod
 
 
-def worker_ray_start_params(
-    c: RayCluster, group: WorkerGroupSpec, config: OperatorConfig
-) -> dict[str, str]:
-    """A worker group's rayStartParams after KubeRay's additions (before the
-    container-resource flags)."""
-    return _worker_template(c, group, config, replica_index=0, replica_name="", host_index=0)[1]
-
-
 def _worker_template(
     c: RayCluster,
     group: WorkerGroupSpec,
@@ -632,7 +393,7 @@ def _worker_template(
     ray = spec["containers"][RAY_CONTAINER_INDEX]
     if config.enable_init_container_injection:
         # Workers must not start before the GCS answers; their raylet would give up.
-        list_at(spec, "initContainers").append(_wait_gcs_ready_container(ray, fqdn, port, config))
+        list_at(spec, "initContainers").append(wait_gcs_ready_container(ray, fqdn, port, config))
     # Many pods share this template: a fixed name would collide.
     meta.pop("name", None)
 
@@ -659,9 +420,9 @@ def _worker_template(
     if is_autoscaling_enabled(c) and is_autoscaling_v2(c):
         spec["restartPolicy"] = "Never"
     if is_auth_enabled(c):
-        _configure_token_auth(c, spec)
+        configure_token_auth(c, spec)
     if is_tls_enabled(c, config):
-        _configure_tls(c, spec, NODE_TYPE_WORKER)
+        configure_tls(c, spec, NODE_TYPE_WORKER)
     return template, params
 
 
