@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,6 +18,7 @@ from kuberay_py.api.config import OperatorConfig
 from kuberay_py.controllers.install import install_crds
 from kuberay_py.controllers.setup import OperatorOptions, run_operator
 from kuberay_py.demo.render import render_table
+from kuberay_py.demo.timeline import Timeline, wait_for
 from kuberay_py.kube import NAMESPACES, PODS, RAYCLUSTERS, KubeClient
 from kuberay_py.sandbox.registry.printers import to_table
 from kuberay_py.sandbox.server import Sandbox, SandboxConfig
@@ -54,23 +53,6 @@ def raycluster_manifest() -> dict[str, Any]:
             ],
         },
     }
-
-
-class _Timeline:
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.t0 = time.monotonic()
-
-    def say(self, text: str) -> None:
-        print(f"[{time.monotonic() - self.t0:6.2f}s] {text}", file=self.out, flush=True)
-
-
-async def _wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 class _View:
@@ -112,7 +94,7 @@ class _View:
 
 
 async def run_raycluster(out: TextIO) -> int:
-    timeline = _Timeline(out)
+    timeline = Timeline(out)
     with tempfile.TemporaryDirectory(prefix="kuberay-py-demo-") as tmp:
         kubeconfig = str(Path(tmp) / "kubeconfig")
         config = SandboxConfig(time_scale=TIME_SCALE, nodes=3, kubeconfig_out=kubeconfig)
@@ -137,19 +119,19 @@ async def run_raycluster(out: TextIO) -> int:
                 await client.create(RAYCLUSTERS, raycluster_manifest(), NAMESPACE)
                 timeline.say(f"applied RayCluster {NAMESPACE}/{CLUSTER}: 1 head + 2 workers")
                 view = _View(sb)
-                await _wait_for(view.ready, "the RayCluster to be ready")
+                await wait_for(view.ready, "the RayCluster to be ready")
                 timeline.say("RayCluster is ready")
                 view.print_tables(out)
 
                 victim = view.workers()[0]
                 await client.delete(PODS, victim, NAMESPACE)
                 timeline.say(f"deleted worker pod {victim}")
-                await _wait_for(
+                await wait_for(
                     lambda: victim not in view.workers() and len(view.workers()) == 2,
                     "a replacement worker",
                 )
                 timeline.say(f"the operator created a replacement: {view.workers()}")
-                await _wait_for(view.ready, "the RayCluster to be ready again")
+                await wait_for(view.ready, "the RayCluster to be ready again")
                 timeline.say("RayCluster is ready again")
                 view.print_tables(out)
                 return 0

@@ -10,12 +10,11 @@ rely on, shown on the sandbox alone.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any, TextIO
 
 from kuberay_py.demo.echo_runtime import EchoRuntime
 from kuberay_py.demo.render import render_table
+from kuberay_py.demo.timeline import Timeline, wait_for
 from kuberay_py.sandbox.registry.printers import to_table
 from kuberay_py.sandbox.server import Sandbox, SandboxConfig
 from kuberay_py.sandbox.traffic import TrafficGenerator
@@ -46,23 +45,6 @@ def _pod(name: str) -> dict[str, Any]:
     }
 
 
-class _Timeline:
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.t0 = time.monotonic()
-
-    def say(self, text: str) -> None:
-        print(f"[{time.monotonic() - self.t0:6.2f}s] {text}", file=self.out, flush=True)
-
-
-async def _wait_for(check: Any, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def _ready_pods(sb: Sandbox) -> set[str]:
     pods_rt = sb.catalog.get("", "v1", "pods")
     assert pods_rt is not None
@@ -89,7 +71,7 @@ def _print_tables(sb: Sandbox, out: TextIO) -> None:
 
 
 async def run_service_failover(out: TextIO) -> int:
-    timeline = _Timeline(out)
+    timeline = Timeline(out)
     config = SandboxConfig(time_scale=TIME_SCALE, runtime=EchoRuntime(), nodes=3)
     async with Sandbox(config) as sb:
         timeline.say(f"sandbox up at {sb.url} with 3 nodes (time scale {TIME_SCALE})")
@@ -117,18 +99,18 @@ async def run_service_failover(out: TextIO) -> int:
         )
         cluster_ip = svc["spec"]["clusterIP"]
         timeline.say(f"created 3 echo pods and Service echo (ClusterIP {cluster_ip})")
-        await _wait_for(lambda: len(_ready_pods(sb)) == 3, "3 ready pods")
+        await wait_for(lambda: len(_ready_pods(sb)) == 3, "3 ready pods")
         timeline.say("all 3 pods Ready; starting traffic through the ClusterIP")
 
         traffic = TrafficGenerator(lambda: f"http://{cluster_ip}:18080/", concurrency=4)
         await traffic.start()
-        await _wait_for(lambda: len(traffic.outcomes) >= 200, "first 200 requests")
+        await wait_for(lambda: len(traffic.outcomes) >= 200, "first 200 requests")
 
         sb.registry.delete(pods_rt, NAMESPACE, "echo-1")
         timeline.say("deleted pod echo-1 (graceful: it drains while it leaves the endpoints)")
         sb.registry.create(pods_rt, NAMESPACE, _pod("echo-4"))
         timeline.say("created replacement pod echo-4")
-        await _wait_for(
+        await wait_for(
             lambda: _ready_pods(sb) == {"echo-2", "echo-3", "echo-4"},
             "echo-4 Ready and echo-1 gone from the ready set",
         )
@@ -138,10 +120,10 @@ async def run_service_failover(out: TextIO) -> int:
             names = {p["metadata"]["name"] for p in sb.registry.list(pods_rt, NAMESPACE).items}
             return "echo-1" not in names
 
-        await _wait_for(echo_1_gone, "echo-1 to be deleted")
+        await wait_for(echo_1_gone, "echo-1 to be deleted")
         timeline.say("echo-1 deleted by its kubelet after its containers stopped")
         mark = len(traffic.outcomes)
-        await _wait_for(lambda: len(traffic.outcomes) >= mark + 200, "200 more requests")
+        await wait_for(lambda: len(traffic.outcomes) >= mark + 200, "200 more requests")
         summary = await traffic.stop()
         timeline.say(f"traffic stopped: {summary.describe()}")
 
