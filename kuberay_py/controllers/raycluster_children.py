@@ -194,22 +194,10 @@ async def _ingress(ctx: ClusterContext) -> None:
     desired = _owned(build_head_ingress(ctx.cluster), ctx.cluster)
     name = _name(desired)
     live = ctx.get(INGRESSES, name)
-    where = f"{ctx.namespace}/{name}"
     if live is None:
-        try:
-            await ctx.client.create(INGRESSES, desired, ctx.namespace)
-        except AlreadyExists:
-            return
-        except ApiError as exc:
-            await ctx.event(
-                "FailedToCreateIngress",
-                f"Failed creating ingress {where}, {error_text(exc)}",
-                "Create",
-                warning=True,
-            )
-            raise ReconcileError(error_text(exc)) from exc
-        await ctx.event("CreatedIngress", f"Created ingress {where}", "Create")
+        await _create_once(ctx, INGRESSES, desired, "Ingress", "ingress")
         return
+    where = f"{ctx.namespace}/{name}"
     if not _controlled_by(live, ctx.cluster):
         await ctx.event(
             "FailedToCreateIngress",
