@@ -15,7 +15,6 @@ from typing import Any, NoReturn
 
 from kuberay_py.api.constants import (
     AUTH_MODE_TOKEN,
-    ENABLE_SERVE_SERVICE_ANNOTATION,
     NODE_TYPE_HEAD,
     RAY_CLUSTER_LABEL,
     RAY_ID_LABEL,
@@ -37,6 +36,8 @@ from kuberay_py.builders.services import (
     build_head_service,
     build_headless_worker_service,
     build_serve_service_for_raycluster,
+    needs_headless_worker_service,
+    serve_service_enabled,
 )
 from kuberay_py.controllers.raycluster_context import (
     ClusterContext,
@@ -312,7 +313,7 @@ async def _head_service(ctx: ClusterContext) -> None:
 
 
 async def _headless_service(ctx: ClusterContext) -> None:
-    if not any((g.num_of_hosts or 1) > 1 for g in ctx.cluster.spec.worker_group_specs or ()):
+    if not needs_headless_worker_service(ctx.cluster):
         return
     if ctx.headless_services():
         return
@@ -320,7 +321,7 @@ async def _headless_service(ctx: ClusterContext) -> None:
 
 
 async def _serve_service(ctx: ClusterContext) -> None:
-    if ctx.cluster.annotations.get(ENABLE_SERVE_SERVICE_ANNOTATION) != "true":
+    if not serve_service_enabled(ctx.cluster):
         return
     if ctx.service(serve_service_name(ctx.name)) is not None:
         return
