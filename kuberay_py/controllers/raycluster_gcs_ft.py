@@ -158,24 +158,20 @@ async def reconcile_gcs_ft(ctx: ClusterContext, now: dt.datetime) -> Result | No
 
 async def _cleanup_on_deletion(ctx: ClusterContext, now: dt.datetime) -> Result:
     c = ctx.cluster
+    started = _parse_time(str(c.metadata.get("deletionTimestamp")))
+    age = (now - started).total_seconds() if started else 0.0
+    left = deletion_timeout(c, ctx.config.gcs_ft_deletion_timeout_seconds) - age
     heads = ctx.head_pods()
     try:
         await delete_all_pods(ctx, heads)
         await delete_all_pods(ctx, ctx.worker_pods())
     except ApiError as exc:
         ctx.log.warning("could not delete pods of a deleted cluster", error=error_text(exc))
-        return Result(requeue=True)
-    if heads:
-        # The GCS may still write to Redis until the head is gone.
-        return Result(requeue_after=HEAD_GONE_REQUEUE)
-    if not ctx.expectations.satisfied(ctx.namespace, ctx.name, HEAD_GROUP_KEY):
-        # A head we created that the cache does not show yet runs a GCS too (KubeRay's
-        # DeleteAllOf would have reached it; our by-name deletion waits to see it).
-        return Result(requeue_after=REQUEUE)
-
-    started = _parse_time(str(c.metadata.get("deletionTimestamp")))
-    age = (now - started).total_seconds() if started else 0.0
-    if age >= deletion_timeout(c, ctx.config.gcs_ft_deletion_timeout_seconds):
+        if left > 0:
+            return Result(requeue=True)
+    if left <= 0:
+        # Before the waits below, unlike KubeRay: a head Pod held by a finalizer or a
+        # lost node would otherwise hold the deletion forever, which the timeout is for.
         await _set_finalizers(ctx, _without_finalizer(c))
         storage = c.annotations.get(EXTERNAL_STORAGE_NAMESPACE_ANNOTATION, "")
         await ctx.event(
@@ -186,6 +182,14 @@ async def _cleanup_on_deletion(ctx: ClusterContext, now: dt.datetime) -> Result:
             warning=True,
         )
         return Result()
+    if heads:
+        # The GCS may still write to Redis until the head is gone; look again at the
+        # timeout at the latest.
+        return Result(requeue_after=min(HEAD_GONE_REQUEUE, left))
+    if not ctx.expectations.satisfied(ctx.namespace, ctx.name, HEAD_GROUP_KEY):
+        # A head we created that the cache does not show yet runs a GCS too (KubeRay's
+        # DeleteAllOf would have reached it; our by-name deletion waits to see it).
+        return Result(requeue_after=min(REQUEUE, left))
 
     jobs = [
         j
