@@ -5,6 +5,7 @@ test failed before its fix)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kuberay_py.kube import JOBS, PODS, Resource
@@ -38,9 +39,12 @@ async def _stick_terminating(h: Harness, pod_name: str) -> None:
     )
 
 
-def _graceful_pod_deletes(h: Harness) -> None:
+Delete = Callable[..., Awaitable[Obj]]
+
+
+def _graceful_pod_deletes(h: Harness) -> Delete:
     """Make Pod DELETEs graceful, as the API server's are: the Pod stays, terminating,
-    until something removes it (FakeKube otherwise removes it at once)."""
+    until the returned delete (the kubelet's confirmation) removes it."""
     immediate = h.kube.delete
 
     async def delete(res: Resource, name: str, namespace: str | None = None, **kw: Any) -> Obj:
@@ -51,6 +55,7 @@ def _graceful_pod_deletes(h: Harness) -> None:
         return await h.kube.patch(res, name, marked, namespace)
 
     h.kube.delete = delete  # type: ignore[method-assign]
+    return immediate
 
 
 # ---------------------------------------------------------------- a head stuck terminating
@@ -89,3 +94,99 @@ async def test_the_wait_for_a_stuck_head_ends_at_the_timeout_not_at_the_next_10_
         await eventually(lambda: not h.cluster()["metadata"].get("finalizers"), timeout=6)
         assert len(h.events("ForceDeletedStuckCluster")) == 1
         assert h.pods("head")  # still terminating: the force-removal did not wait for it
+
+
+# ---------------------------------------------------------------- a spec that no longer validates
+
+
+async def _break_then_delete(h: Harness, spec_patch: Obj) -> None:
+    await h.patch_cluster({"spec": spec_patch})
+    now = _stamp(dt.datetime.now(dt.UTC))
+    await h.patch_cluster({"metadata": {"deletionTimestamp": now}})
+    h.kick()
+
+
+async def test_an_invalid_spec_does_not_stop_the_redis_cleanup_of_a_deleted_cluster() -> None:
+    async with Harness() as h:
+        await _converged_ft_cluster(h)
+        group = raycluster()["spec"]["workerGroupSpecs"][0]
+        group["minReplicas"] = 20  # above maxReplicas: invalid, yet the head still builds
+        await _break_then_delete(h, {"workerGroupSpecs": [group]})
+        await eventually(lambda: h.kube.list_of(JOBS), timeout=15)
+        assert h.pods() == []
+        assert h.notes("InvalidRayClusterSpec")  # still reported
+        done = {"conditions": [{"type": "Complete", "status": "True"}]}
+        await h.kube.patch(JOBS, "rc-redis-cleanup", {"status": done}, NS)
+        await eventually(lambda: not h.cluster()["metadata"].get("finalizers"))
+        assert h.events("ForceDeletedStuckCluster") == []
+
+
+async def test_an_invalid_spec_that_cannot_build_the_job_drops_the_finalizer_with_a_warning() -> (
+    None
+):
+    async with Harness() as h:
+        await _converged_ft_cluster(h)
+        uid = h.cluster()["metadata"]["uid"]
+        head = raycluster()["spec"]["headGroupSpec"]
+        head["template"]["spec"]["containers"] = []
+        await _break_then_delete(h, {"headGroupSpec": head})
+        await eventually(lambda: not h.cluster()["metadata"].get("finalizers"), timeout=15)
+        assert h.pods() == []  # the head went before the finalizer did
+        assert h.kube.list_of(JOBS) == []
+        [event] = h.events("ForceDeletedStuckCluster")
+        assert event["type"] == "Warning" and event["action"] == "Cleanup"
+        assert event["note"] == (
+            "Force-removed GCS FT finalizer without Redis cleanup: the cleanup Job cannot be "
+            "built from the spec (headGroupSpec should have at least one container); Redis "
+            f'storage namespace "{uid}" may need manual cleanup'
+        )
+
+
+async def test_an_unreadable_spec_drops_the_finalizer_once_the_pods_are_gone() -> None:
+    async with Harness() as h:
+        await _converged_ft_cluster(h)
+        confirm = _graceful_pod_deletes(h)
+        group = raycluster()["spec"]["workerGroupSpecs"][0]
+        group["replicas"] = "three"  # cannot be read into the model at all
+        await _break_then_delete(
+            h,
+            {
+                "workerGroupSpecs": [group],
+                "gcsFaultToleranceOptions": {"externalStorageNamespace": "pinned"},
+            },
+        )
+        await eventually(lambda: all(p["metadata"].get("deletionTimestamp") for p in h.pods()))
+        assert len(h.pods()) == 2
+        for _ in range(2):
+            await h.settle()
+        assert h.cluster()["metadata"]["finalizers"] == [FINALIZER]  # the head still runs
+        for pod in h.pods():
+            await confirm(PODS, pod["metadata"]["name"], NS)
+        h.kick()
+        await eventually(lambda: not h.cluster()["metadata"].get("finalizers"), timeout=15)
+        assert h.kube.list_of(JOBS) == []
+        [event] = h.events("ForceDeletedStuckCluster")
+        assert event["type"] == "Warning"
+        assert event["note"].startswith(
+            "Force-removed GCS FT finalizer without Redis cleanup: the RayCluster spec cannot "
+            "be read ("
+        )
+        assert "replicas" in event["note"]
+        assert event["note"].endswith('Redis storage namespace "pinned" may need manual cleanup')
+        [note] = h.notes("InvalidRayClusterSpec")
+        assert "replicas" in note
+
+
+async def test_a_cluster_whose_gcs_ft_was_switched_off_still_loses_our_finalizer() -> None:
+    """The finalizer is ours whatever the spec says now: with no Redis left in the spec
+    there is no Job to build, and nothing else would ever remove it."""
+    async with Harness() as h:
+        await _converged_ft_cluster(h)
+        uid = h.cluster()["metadata"]["uid"]
+        await _break_then_delete(h, {"gcsFaultToleranceOptions": None})
+        await eventually(lambda: not h.cluster()["metadata"].get("finalizers"), timeout=15)
+        assert h.pods() == [] and h.kube.list_of(JOBS) == []
+        assert h.notes("ForceDeletedStuckCluster") == [
+            "Force-removed GCS FT finalizer without Redis cleanup: GCS fault tolerance is no "
+            f'longer enabled in the spec; Redis storage namespace "{uid}" may need manual cleanup'
+        ]

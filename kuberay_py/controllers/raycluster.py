@@ -6,7 +6,8 @@ One pass (KubeRay's `rayClusterReconcile`, reference section 1.1):
 2. `spec.managedBy` naming another controller -> leave it alone;
 3. defaults, then validation (metadata, spec, upgrade strategy, status): an invalid
    spec gets one Warning Event per generation and no requeue, no status write, no
-   children (fixing the spec is a generation change, which wakes us);
+   children (fixing the spec is a generation change, which wakes us); a deleted
+   cluster holding our finalizer still goes to step 4, so deletion never waits on a fix;
 4. the GCS fault-tolerance finalizer (add it and stop; on deletion run the cleanup);
 5. the children in KubeRay's order (see raycluster_children), then the Pods
    (raycluster_pods), stopping at the first error;
@@ -67,7 +68,12 @@ from kuberay_py.controllers.raycluster_context import (
     service_index,
 )
 from kuberay_py.controllers.raycluster_expectations import ScaleExpectations
-from kuberay_py.controllers.raycluster_gcs_ft import JOB_SELECTOR, REQUEUE, reconcile_gcs_ft
+from kuberay_py.controllers.raycluster_gcs_ft import (
+    JOB_SELECTOR,
+    REQUEUE,
+    finishes_deletion,
+    reconcile_gcs_ft,
+)
 from kuberay_py.controllers.raycluster_pods import reconcile_pods
 from kuberay_py.controllers.raycluster_status_writes import StatusCoalescer, urgent_change
 from kuberay_py.kube import (
@@ -225,17 +231,24 @@ class RayClusterReconciler:
         try:
             cluster = with_defaults(raycluster_from_dict(obj))
         except Exception as exc:  # any bad shape is the user's to fix
+            why = _structure_error(exc)
             await ctx.event(
                 "InvalidRayClusterSpec",
-                f"The RayCluster spec is invalid {request.key}: {_structure_error(exc)}",
+                f"The RayCluster spec is invalid {request.key}: {why}",
                 "Validate",
                 warning=True,
                 once=True,
             )
+            if finishes_deletion(obj):
+                # Fixing the spec must not be the price of deleting the cluster.
+                unreadable = f"the RayCluster spec cannot be read ({why})"
+                return await self._gcs_ft(ctx, unreadable=unreadable)
             return None
         ctx.cluster = cluster
         invalid = await self._validate(ctx)
         if invalid is not None:
+            if finishes_deletion(obj):
+                return await self._gcs_ft(ctx) or invalid
             return invalid
 
         ft = await self._gcs_ft(ctx)
@@ -346,9 +359,9 @@ class RayClusterReconciler:
             return Result(requeue_after=REQUEUE)
         return None
 
-    async def _gcs_ft(self, ctx: ClusterContext) -> Result | None:
+    async def _gcs_ft(self, ctx: ClusterContext, *, unreadable: str | None = None) -> Result | None:
         try:
-            return await reconcile_gcs_ft(ctx, self.clock())
+            return await reconcile_gcs_ft(ctx, self.clock(), unreadable=unreadable)
         except ApiError as exc:
             # A conflict means the cache was stale: the retry reads the fresh object.
             log.info("finalizer update failed", cluster=ctx.key, error=str(exc))

@@ -6,7 +6,9 @@ deletion with the `ray.io/gcs-ft-redis-cleanup-finalizer` until a Job built from
 head Pod has wiped the namespace: first every Pod goes (the GCS must stop writing),
 then the Job runs, then the finalizer is removed whether the Job succeeded or failed.
 A deletion stuck past its timeout has the finalizer forced off, with a Warning telling
-the user the Redis data may need cleaning by hand.
+the user the Redis data may need cleaning by hand; so has one whose cleanup Job cannot
+be built (a spec gone invalid or unreadable, Redis or the cleanup switched off since),
+once the head is gone. Deleting a cluster never waits for its spec to be fixed.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "JOB_SELECTOR",
     "REQUEUE",
     "deletion_timeout",
+    "finishes_deletion",
     "gcs_ft_enabled",
     "go_duration",
     "reconcile_gcs_ft",
@@ -131,16 +134,34 @@ def _without_finalizer(c: RayCluster) -> list[str]:
     return [f for f in c.metadata.get("finalizers") or () if f != GCS_FT_REDIS_CLEANUP_FINALIZER]
 
 
-async def reconcile_gcs_ft(ctx: ClusterContext, now: dt.datetime) -> Result | None:
-    """Finalizer handling. Returns the Result that ends this pass, or None to go on."""
+def finishes_deletion(obj: Obj) -> bool:
+    """A deleted RayCluster still holding our finalizer: only we can let it go, so the
+    deletion is handled whatever its spec says (invalid, unreadable, FT switched off)."""
+    meta = obj.get("metadata") or {}
+    return bool(meta.get("deletionTimestamp")) and GCS_FT_REDIS_CLEANUP_FINALIZER in (
+        meta.get("finalizers") or ()
+    )
+
+
+async def reconcile_gcs_ft(
+    ctx: ClusterContext, now: dt.datetime, *, unreadable: str | None = None
+) -> Result | None:
+    """Finalizer handling. Returns the Result that ends this pass, or None to go on.
+
+    `unreadable`: why the stored spec could not be read (`ctx.cluster` then carries
+    only the metadata); only a deletion is handled then."""
     c = ctx.cluster
     deleting = bool(c.metadata.get("deletionTimestamp"))
     has_finalizer = GCS_FT_REDIS_CLEANUP_FINALIZER in (c.metadata.get("finalizers") or ())
-    if deleting and has_finalizer and _embedded(c):
-        # Switched to the embedded backend after the finalizer was added: no Redis to
-        # clean, and nothing else would ever remove it.
-        await _set_finalizers(ctx, _without_finalizer(c))
-        return Result()
+    if deleting and has_finalizer:
+        if unreadable is None and _embedded(c):
+            # Switched to the embedded backend after the finalizer was added: no Redis
+            # to clean, and nothing else would ever remove it.
+            await _set_finalizers(ctx, _without_finalizer(c))
+            return Result()
+        return await _cleanup_on_deletion(ctx, now, unreadable or _no_cleanup(ctx))
+    if unreadable is not None:
+        return None
     if not (ctx.config.enable_gcs_ft_redis_cleanup and gcs_ft_enabled(c) and not _embedded(c)):
         return None
     if not deleting:
@@ -151,12 +172,49 @@ async def reconcile_gcs_ft(ctx: ClusterContext, now: dt.datetime) -> Result | No
         )
         # Only once the finalizer is stored may Pods (and their Redis state) exist.
         return Result(requeue_after=REQUEUE)
-    if not has_finalizer:
-        return Result()  # cleanup already done; other finalizers are not ours
-    return await _cleanup_on_deletion(ctx, now)
+    return Result()  # cleanup already done; other finalizers are not ours
 
 
-async def _cleanup_on_deletion(ctx: ClusterContext, now: dt.datetime) -> Result:
+def _no_cleanup(ctx: ClusterContext) -> str | None:
+    """Why a deleted cluster holding our finalizer gets no cleanup Job, if it does not:
+    the finalizer was added under settings that have changed since."""
+    if not ctx.config.enable_gcs_ft_redis_cleanup:
+        return "Redis cleanup is disabled in the operator"
+    if not gcs_ft_enabled(ctx.cluster):
+        return "GCS fault tolerance is no longer enabled in the spec"
+    return None
+
+
+def _storage_namespace(obj: Obj) -> str:
+    """The storage namespace the head was given (builders.gcs_ft's rule), read from
+    the stored object so that it works when the spec cannot be read."""
+    meta = obj.get("metadata") or {}
+    options = (obj.get("spec") or {}).get("gcsFaultToleranceOptions")
+    pinned = options.get("externalStorageNamespace") if isinstance(options, dict) else None
+    if isinstance(pinned, str) and pinned:
+        return pinned
+    annotated = (meta.get("annotations") or {}).get(EXTERNAL_STORAGE_NAMESPACE_ANNOTATION)
+    return str(annotated or meta.get("uid") or "")
+
+
+async def _remove_without_cleanup(ctx: ClusterContext, why: str) -> Result:
+    """Let the deletion go on without the cleanup Job, telling the user what is left."""
+    await _set_finalizers(ctx, _without_finalizer(ctx.cluster))
+    await ctx.event(
+        "ForceDeletedStuckCluster",
+        f"Force-removed GCS FT finalizer without Redis cleanup: {why}; Redis storage "
+        f"namespace {json.dumps(_storage_namespace(ctx.obj))} may need manual cleanup",
+        "Cleanup",
+        warning=True,
+    )
+    return Result()
+
+
+async def _cleanup_on_deletion(
+    ctx: ClusterContext, now: dt.datetime, no_cleanup: str | None
+) -> Result:
+    """Every Pod goes, then the cleanup Job runs (or, when `no_cleanup` says why there
+    can be none, the finalizer goes with a Warning), all bounded by the timeout."""
     c = ctx.cluster
     started = _parse_time(str(c.metadata.get("deletionTimestamp")))
     age = (now - started).total_seconds() if started else 0.0
@@ -190,6 +248,8 @@ async def _cleanup_on_deletion(ctx: ClusterContext, now: dt.datetime) -> Result:
         # A head we created that the cache does not show yet runs a GCS too (KubeRay's
         # DeleteAllOf would have reached it; our by-name deletion waits to see it).
         return Result(requeue_after=min(REQUEUE, left))
+    if no_cleanup is not None:
+        return await _remove_without_cleanup(ctx, no_cleanup)
 
     jobs = [
         j
@@ -210,7 +270,11 @@ async def _cleanup_on_deletion(ctx: ClusterContext, now: dt.datetime) -> Result:
         await _set_finalizers(ctx, _without_finalizer(c))
         return Result()
 
-    job = build_redis_cleanup_job(c, build_head_pod(c, ctx.config), ctx.config)
+    try:
+        job = build_redis_cleanup_job(c, build_head_pod(c, ctx.config), ctx.config)
+    except Exception as exc:  # a spec that fails validation may not build at all
+        why = f"the cleanup Job cannot be built from the spec ({exc})"
+        return await _remove_without_cleanup(ctx, why)
     where = f"{ctx.namespace}/{(job.get('metadata') or {}).get('name')}"
     try:
         await ctx.client.create(JOBS, job, ctx.namespace)
