@@ -190,3 +190,40 @@ async def test_a_cluster_whose_gcs_ft_was_switched_off_still_loses_our_finalizer
             "Force-removed GCS FT finalizer without Redis cleanup: GCS fault tolerance is no "
             f'longer enabled in the spec; Redis storage namespace "{uid}" may need manual cleanup'
         ]
+
+
+# ---------------------------------------------------------------- Recreate while Pods terminate
+
+
+def _published(h: Harness, reason: str) -> list[str]:
+    """Every publication of `reason`, repeats included (the recorder folds repeats of
+    one note into the Event's series count)."""
+    out = []
+    for event in h.events(reason):
+        out += [event["note"]] * int((event.get("series") or {}).get("count") or 1)
+    return out
+
+
+async def test_recreate_publishes_deleted_pod_only_for_the_pass_that_deleted() -> None:
+    async with Harness() as h:
+        await h.apply(raycluster(replicas=1, upgradeStrategy={"type": "Recreate"}))
+        await eventually(lambda: len(h.pods("head")) == 1 and len(h.pods("worker")) == 1)
+        await h.idle()
+        confirm = _graceful_pod_deletes(h)
+        group = raycluster()["spec"]["workerGroupSpecs"][0]
+        group["replicas"] = 1
+        group["template"]["spec"]["containers"][0]["image"] = "rayproject/ray:2.47.0"
+        await h.patch_cluster({"spec": {"workerGroupSpecs": [group]}})
+        await eventually(lambda: all(p["metadata"].get("deletionTimestamp") for p in h.pods()))
+        for _ in range(3):  # the old Pods are still terminating
+            await h.settle()
+        assert len(h.pods()) == 2
+        assert _published(h, "DeletedPod") == [
+            f"Deleted all Pods for RayCluster {NS}/rc due to spec change with Recreate "
+            "upgradeStrategy"
+        ]
+        for pod in h.pods():
+            await confirm(PODS, pod["metadata"]["name"], NS)
+        await eventually(lambda: len(h.pods()) == 2, timeout=10)
+        assert not any(p["metadata"].get("deletionTimestamp") for p in h.pods())
+        assert len(_published(h, "DeletedPod")) == 1

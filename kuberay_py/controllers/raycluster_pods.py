@@ -96,7 +96,7 @@ async def reconcile_pods(ctx: ClusterContext, rng: random.Random | None = None) 
     spec_hash = cluster_spec_hash(c)
     if await _recreate_for_upgrade(ctx, spec_hash):
         try:
-            await delete_all_pods(ctx, ctx.all_pods())
+            deleted = await delete_all_pods(ctx, ctx.all_pods())
         except ApiError as exc:
             await ctx.event(
                 "FailedToDeletePodCollection",
@@ -107,12 +107,14 @@ async def reconcile_pods(ctx: ClusterContext, rng: random.Random | None = None) 
             )
             raise ReconcileError(error_text(exc), reason=FAILED_DELETE_ALL_PODS) from exc
         ctx.expectations.forget_cluster(ctx.namespace, ctx.name)
-        await ctx.event(
-            "DeletedPod",
-            f"Deleted all Pods for RayCluster {ctx.key} due to spec change with Recreate "
-            "upgradeStrategy",
-            "Delete",
-        )
+        if deleted:
+            # Passes while the old Pods terminate delete nothing, and say nothing.
+            await ctx.event(
+                "DeletedPod",
+                f"Deleted all Pods for RayCluster {ctx.key} due to spec change with Recreate "
+                "upgradeStrategy",
+                "Delete",
+            )
         return
 
     decision = current_decision(c, ctx.config)
