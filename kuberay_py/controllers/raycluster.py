@@ -12,7 +12,7 @@ One pass (KubeRay's `rayClusterReconcile`, reference section 1.1):
 5. the children in KubeRay's order (see raycluster_children), then the Pods
    (raycluster_pods), stopping at the first error;
 6. the status, written through the status subresource only when it changed (progress
-   coalesced over a second, see raycluster_status_writes);
+   coalesced over KubeRay's 2 s requeue period, see raycluster_status_writes);
 7. requeue after 2 s on an error or a status change, else after the configured period.
 
 Reads come only from the manager's cache, so a pass over an unchanged, converged

@@ -22,6 +22,7 @@ from kuberay_py.api.constants import (
 )
 from kuberay_py.api.raycluster import RayCluster
 from kuberay_py.builders.auth import auth_secret_name, build_auth_secret
+from kuberay_py.builders.autoscaler import is_autoscaling_enabled
 from kuberay_py.builders.errors import BuildError
 from kuberay_py.builders.ingress import build_head_ingress
 from kuberay_py.builders.meta import controller_ref
@@ -92,12 +93,8 @@ def _controlled_by(obj: Obj, c: RayCluster) -> bool:
     )
 
 
-def autoscaling_enabled(c: RayCluster) -> bool:
-    return bool(c.spec.enable_in_tree_autoscaling)
-
-
 async def reconcile_children(ctx: ClusterContext, token: TokenFactory = random_token) -> None:
-    if autoscaling_enabled(ctx.cluster):
+    if is_autoscaling_enabled(ctx.cluster):
         await _service_account(ctx)
         await _create_once(ctx, ROLES, build_autoscaler_role(ctx.cluster), "Role", "role")
         await _create_once(

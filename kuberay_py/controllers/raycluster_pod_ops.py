@@ -19,7 +19,7 @@ from kuberay_py.api.constants import (
     RAY_WORKER_REPLICA_INDEX_LABEL,
 )
 from kuberay_py.api.raycluster import RayCluster
-from kuberay_py.controllers.raycluster_children import autoscaling_enabled
+from kuberay_py.builders.autoscaler import is_autoscaling_enabled
 from kuberay_py.controllers.raycluster_context import (
     ClusterContext,
     ReconcileError,
@@ -219,4 +219,4 @@ def replica_index_of(pod: Obj) -> int | None:
 def may_pick_workers(ctx: ClusterContext) -> bool:
     """With the autoscaler on, it alone decides which workers go (unless the operator
     was told to pick at random, ENABLE_RANDOM_POD_DELETE)."""
-    return not autoscaling_enabled(ctx.cluster) or ctx.config.enable_random_pod_delete
+    return not is_autoscaling_enabled(ctx.cluster) or ctx.config.enable_random_pod_delete
