@@ -55,6 +55,11 @@ def raycluster_manifest() -> dict[str, Any]:
     }
 
 
+def _pod_ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
 class _View:
     """Reads the sandbox's store directly, as `kubectl get` would show it."""
 
@@ -73,8 +78,14 @@ class _View:
         return found[0] if found else {}
 
     def ready(self) -> bool:
+        """The status says so *and* the pods agree: the operator coalesces progress-only
+        status changes for up to 2 s, so the status alone may still count a deleted pod."""
         status = self.cluster().get("status") or {}
-        return status.get("state") == "ready" and status.get("readyWorkerReplicas") == 2
+        pods = [p for p in self.objects("", "pods") if not p["metadata"].get("deletionTimestamp")]
+        pods_ready = len(pods) == 3 and all(_pod_ready(p) for p in pods)
+        return (
+            pods_ready and status.get("state") == "ready" and status.get("readyWorkerReplicas") == 2
+        )
 
     def workers(self) -> list[str]:
         return sorted(
