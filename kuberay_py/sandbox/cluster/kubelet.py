@@ -700,6 +700,8 @@ class PodWorker:
         finally:
             for t in tasks:
                 t.cancel()
+            # Wait for them: a probe loop must never outlive the container it probes.
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _probe_once(
         self, cr: ContainerRun, handle: ContainerHandle, probe: dict[str, Any]
@@ -708,12 +710,12 @@ class PodWorker:
         # The probe talks to a real server: its timeout is real time (scaling it down to
         # milliseconds would fail healthy servers), but never longer than the period.
         timeout = float(probe.get("timeoutSeconds") or 1)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # arrives as the probe completes, and a probe loop that outlives its pod then keeps
+        # the event loop from ever closing.
         try:
-            return bool(
-                await asyncio.wait_for(
-                    self.kubelet.runtime.probe(cr.ctx, handle, probe), timeout + 0.5
-                )
-            )
+            async with asyncio.timeout(timeout + 0.5):
+                return bool(await self.kubelet.runtime.probe(cr.ctx, handle, probe))
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -96,5 +96,6 @@ class RayNodeRuntime(NoopRuntime):
             if self.head_running(namespace, cluster):
                 container.exit(0)
                 return
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(container.exited), period)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(period):
+                    await asyncio.shield(container.exited)
