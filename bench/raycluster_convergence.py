@@ -101,15 +101,18 @@ def operator_requests(audit_path: Path, since: float, until: float) -> Counter[t
     return counts
 
 
-async def wait_until(check: Any, timeout: float) -> None:
+async def wait_until(check: Any, timeout: float, describe: Any = None) -> None:
     deadline = time.monotonic() + timeout
     while not await check():
         if time.monotonic() > deadline:
-            raise TimeoutError("did not converge")
+            detail = await describe() if describe else ""
+            raise TimeoutError(f"did not converge in {timeout} s {detail}")
         await asyncio.sleep(0.1)
 
 
-async def run(clusters: int, window: float, time_scale: float) -> dict[str, Any]:
+async def run(
+    clusters: int, window: float, time_scale: float, timeout: float = 900
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = str(Path(tmp) / "kubeconfig")
         audit = Path(tmp) / "audit.jsonl"
@@ -174,7 +177,14 @@ async def run(clusters: int, window: float, time_scale: float) -> dict[str, Any]
                 states = [(c.get("status") or {}).get("state") for c in items]
                 return len(items) == clusters and all(s == "ready" for s in states)
 
-            await wait_until(all_ready, 900)
+            async def not_ready() -> str:
+                items = (await client.list(RAYCLUSTERS, "bench"))["items"]
+                stuck = [c for c in items if (c.get("status") or {}).get("state") != "ready"]
+                return json.dumps(
+                    [{"name": c["metadata"]["name"], "status": c.get("status")} for c in stuck[:3]]
+                )
+
+            await wait_until(all_ready, timeout, not_ready)
             converge_seconds = time.perf_counter() - started
             # Let the last status writes and Events land before the quiet window starts.
             await asyncio.sleep(2.0)
@@ -223,9 +233,10 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=100)
     parser.add_argument("--window", type=float, default=60.0, help="quiet window, seconds")
     parser.add_argument("--time-scale", type=float, default=0.02)
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for ready")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
-    result = asyncio.run(run(args.clusters, args.window, args.time_scale))
+    result = asyncio.run(run(args.clusters, args.window, args.time_scale, args.timeout))
     print(json.dumps(result, indent=2))
 
 
